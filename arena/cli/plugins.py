@@ -1,0 +1,33 @@
+"""`arena plugins`: what is installed, what each plugin provides, and which failed to load."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from arena.plugins import make_plugin_host
+from arena.registry import KINDS
+
+
+@click.command(name="plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def plugins(as_json: bool) -> None:
+    """List installed plugins and what each provides."""
+    host = make_plugin_host()
+    if as_json:
+        click.echo(json.dumps([info.as_json() for info in host.plugins], indent=2))
+        return
+    from arena import console
+
+    rows = [
+        [
+            info.name,
+            info.version or "?",
+            *(", ".join(info.provides[k]) or "-" for k in KINDS),
+            info.error or "",
+        ]
+        for info in host.plugins
+    ]
+    columns = ["plugin", "version", *KINDS, "error"]
+    console.stdout().print(console.table("Arena plugins", columns, rows))

@@ -1,0 +1,27 @@
+"""Errors a user can fix. The CLI prints their message as one line and exits with code 2."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ArenaError(Exception):
+    """A problem with the user's input (a recipe, a file, a name): one line, exit code 2."""
+
+    exit_code = 2
+
+
+class RecipeError(ArenaError):
+    """A recipe that cannot be used; the message reads `FILE: key.path: what was expected`."""
+
+    def __init__(self, file: str, key: str, expected: str) -> None:
+        self.file, self.key, self.expected = file, key, expected
+        where = f"{file}: {key}" if key else file
+        super().__init__(f"{where}: {expected}")
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' when a close match exists, else ''."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

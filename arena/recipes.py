@@ -1,0 +1,346 @@
+"""Recipes: YAML files that describe a run. Three kinds: `train`, `judge` and `tournament`.
+
+A recipe is read with `yaml.safe_load`, `--set key.path=value` overrides are applied to the raw data,
+and the result is converted into typed dataclasses and validated, plugin names and the plugins' own
+`args:` included, before any work starts. Every error is one line: `FILE: key.path: what was expected`.
+Relative paths in a recipe are read from the current directory (where `arena` runs), like `runs/`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+
+from arena.errors import RecipeError, did_you_mean
+from arena.io import atomic_write_text
+from arena.schema import (
+    Context,
+    DatasetRef,
+    FieldError,
+    ModelRef,
+    PluginName,
+    Range,
+    convert,
+    to_plain,
+)
+
+Positive = Range(0, low_open=True)
+NonNegative = Range(0)
+Probability = Range(0, 1)
+
+
+@dataclass
+class JudgeRef:
+    """A judge plugin and its `args:` (a trained judge's directory goes in its args)."""
+
+    __shorthand__ = "name"
+    name: Annotated[str, PluginName("judges")]
+    args: Any = field(default_factory=dict)
+
+
+@dataclass
+class BackendRef:
+    """A generation backend plugin (`hf`, `vllm`, ...) and its `args:`."""
+
+    __shorthand__ = "name"
+    name: Annotated[str, PluginName("backends")]
+    args: Any = field(default_factory=dict)
+
+
+@dataclass
+class DataSettings:
+    """Training data through `datasets`: a local file (json, jsonl, csv, parquet), a directory or a hub id."""
+
+    __shorthand__ = "path"
+    path: Annotated[str, DatasetRef()]
+    split: str = "train"
+    columns: dict[str, str] = field(
+        default_factory=dict
+    )  # rename: {column the algorithm reads: column in the file}
+    limit: Annotated[int, Positive] | None = None
+    eval_fraction: Annotated[float, Range(0, 0.9)] = 0.0
+
+
+@dataclass
+class TrainingSettings:
+    """Settings of the shared Trainer loop, the same for every algorithm."""
+
+    steps: Annotated[int, Positive] = 100
+    batch_size: Annotated[int, Positive] = 8
+    gradient_accumulation: Annotated[int, Positive] = 1
+    learning_rate: Annotated[float, Positive] = 1e-5
+    warmup_steps: Annotated[int, NonNegative] = 0
+    schedule: Literal["constant", "linear", "cosine"] = "linear"
+    weight_decay: Annotated[float, NonNegative] = 0.0
+    max_grad_norm: Annotated[float, Positive] | None = 1.0
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    device: str = "auto"
+    seed: int = 0
+    save_every: Annotated[int, NonNegative] = 0  # 0: checkpoint only at the end
+    log_every: Annotated[int, Positive] = 1
+
+
+@dataclass
+class GenerationSettings:
+    max_new_tokens: Annotated[int, Positive] = 128
+    temperature: Annotated[float, NonNegative] = 1.0
+    top_p: Annotated[float, Range(0, 1, low_open=True)] = 1.0
+    top_k: Annotated[int, NonNegative] = 0  # 0: no top-k filtering
+    seed: int = 0
+
+
+@dataclass
+class TrainRecipe:
+    """Train a policy with an alignment algorithm."""
+
+    kind: Literal["train"]
+    name: str
+    algorithm: Annotated[str, PluginName("algorithms")]
+    policy: Annotated[str, ModelRef()]
+    reference: Annotated[str, ModelRef()] | None = None  # default: the initial policy
+    args: Any = field(default_factory=dict)  # the algorithm's own config
+    task: Annotated[str, PluginName("tasks")] | None = None
+    data: DataSettings | None = None
+    judge: JudgeRef | None = None
+    backend: BackendRef | None = None
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    output: str | None = None  # default: runs/<name>
+
+    def check(self) -> tuple[str, str] | None:
+        return _check_name(self.name)
+
+
+@dataclass
+class JudgeRecipe:
+    """Train a judge (a reward model or a preference model) on preference data."""
+
+    kind: Literal["judge"]
+    name: str
+    judge: Annotated[str, PluginName("judges")]
+    backbone: Annotated[str, ModelRef()]
+    args: Any = field(default_factory=dict)
+    task: Annotated[str, PluginName("tasks")] | None = None
+    data: DataSettings | None = None
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    output: str | None = None
+
+    def check(self) -> tuple[str, str] | None:
+        if self.data is None and self.task is None:
+            return "data", "missing required key (a judge recipe needs `data` or a `task` that provides it)"
+        return _check_name(self.name)
+
+
+@dataclass
+class Entrant:
+    name: str
+    model: Annotated[str, ModelRef()]
+
+
+@dataclass
+class PromptSet:
+    __shorthand__ = "path"
+    path: Annotated[str, DatasetRef()]
+    column: str = "prompt"
+    split: str = "train"
+    limit: Annotated[int, Positive] | None = None
+
+
+@dataclass
+class TournamentRecipe:
+    """A round-robin tournament between policies, judged in both orders, published as a leaderboard."""
+
+    kind: Literal["tournament"]
+    name: str
+    entrants: list[Entrant]
+    judge: JudgeRef
+    prompts: PromptSet | None = None
+    task: Annotated[str, PluginName("tasks")] | None = None  # a task can supply the prompts instead
+    samples_per_prompt: Annotated[int, Positive] = 1
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    backend: BackendRef | None = None  # default: vllm when installed, else hf
+    leaderboard: str | None = None  # default: the tournament's name
+    output: str | None = None  # default: runs/<name>
+
+    def check(self) -> tuple[str, str] | None:
+        if len(self.entrants) < 2:
+            return "entrants", f"expected at least 2 entrants, got {len(self.entrants)}"
+        seen: set[str] = set()
+        for index, entrant in enumerate(self.entrants):
+            if entrant.name in seen:
+                return f"entrants.{index}.name", f"duplicate entrant name '{entrant.name}'"
+            seen.add(entrant.name)
+        if self.prompts is None and self.task is None:
+            return "prompts", "missing required key (or name a `task` that provides prompts)"
+        return _check_name(self.name)
+
+
+Recipe = TrainRecipe | JudgeRecipe | TournamentRecipe
+RECIPE_KINDS: dict[str, type] = {"train": TrainRecipe, "judge": JudgeRecipe, "tournament": TournamentRecipe}
+
+# Where each kind of recipe names plugins: (recipe key, registry kind). Their `args` are typed by the plugin.
+_PLUGIN_ARGS: dict[type, list[tuple[str, str]]] = {
+    TrainRecipe: [("algorithm", "algorithms"), ("judge", "judges"), ("backend", "backends")],
+    JudgeRecipe: [("judge", "judges")],
+    TournamentRecipe: [("judge", "judges"), ("backend", "backends")],
+}
+
+
+def _check_name(name: str) -> tuple[str, str] | None:
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        return "name", f"expected a plain name usable as a directory, got {name!r}"
+    return None
+
+
+def load_recipe(
+    path: str | Path,
+    overrides: Sequence[str] = (),
+    *,
+    registries: Mapping[str, Any] | None = None,
+    expect: str | None = None,
+) -> Recipe:
+    """Read, override, convert and validate a recipe. Raises RecipeError (one line, exit code 2)."""
+    file = str(path)
+    raw = read_yaml_mapping(file)
+    for override in overrides:
+        key, value = parse_override(file, override)
+        apply_override(file, raw, key, value)
+    return parse_recipe(file, raw, registries=registries, expect=expect)
+
+
+def parse_recipe(
+    file: str,
+    raw: Mapping[str, Any],
+    *,
+    registries: Mapping[str, Any] | None = None,
+    expect: str | None = None,
+) -> Recipe:
+    kind = raw.get("kind")
+    if kind is None:
+        raise RecipeError(file, "kind", f"missing required key (one of {', '.join(RECIPE_KINDS)})")
+    if kind not in RECIPE_KINDS:
+        hint = did_you_mean(str(kind), RECIPE_KINDS)
+        raise RecipeError(file, "kind", f"expected one of {', '.join(RECIPE_KINDS)}, got {kind!r}{hint}")
+    if expect is not None and kind != expect:
+        raise RecipeError(file, "kind", f"expected a {expect} recipe here, got a {kind} recipe")
+    context = Context(registries=registries)
+    try:
+        recipe = convert(raw, RECIPE_KINDS[kind], "", context)
+        _resolve_plugin_args(recipe, registries, context)
+    except FieldError as exc:
+        raise RecipeError(file, exc.key, exc.expected) from None
+    return recipe
+
+
+def _resolve_plugin_args(recipe: Any, registries: Mapping[str, Any] | None, context: Context) -> None:
+    """Replace each `args` mapping with the plugin's typed config, validated like the rest."""
+    if registries is None:
+        return
+    for key, kind in _PLUGIN_ARGS[type(recipe)]:
+        holder = getattr(recipe, key)
+        if holder is None:
+            continue
+        if isinstance(holder, str):  # the top-level name of a train/judge recipe; its args sit beside it
+            name, owner, args_key = holder, recipe, "args"
+        else:
+            name, owner, args_key = holder.name, holder, f"{key}.args"
+        entry = registries[kind].get(name)
+        raw_args = owner.args if owner.args is not None else {}
+        if entry.config is None:
+            if raw_args:
+                first = next(iter(raw_args))
+                raise FieldError(
+                    f"{args_key}.{first}", f"unknown key ({entry.plugin}'s '{name}' takes no args)"
+                )
+            owner.args = {}
+        else:
+            owner.args = convert(raw_args, entry.config, args_key, context)
+
+
+def read_yaml_mapping(file: str) -> dict[str, Any]:
+    path = Path(file)
+    if not path.is_file():
+        raise RecipeError(file, "", "no such recipe file" if not path.exists() else "expected a file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
+        raise RecipeError(file, "", f"{where}: invalid YAML ({exc.problem})") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise RecipeError(file, "", f"invalid YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(data, dict):
+        raise RecipeError(file, "", "expected a mapping of keys to values at the top level")
+    return data
+
+
+def parse_override(file: str, override: str) -> tuple[str, Any]:
+    key, sep, text = override.partition("=")
+    if not sep or not key.strip():
+        raise RecipeError(file, "--set", f"expected key.path=value, got {override!r}")
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        value = text  # not YAML: keep the text as it is, the schema will say if it is wrong
+    return key.strip(), value
+
+
+def apply_override(file: str, raw: dict[str, Any], key: str, value: Any) -> None:
+    """Set `key.path` in the raw data; numeric parts index lists (`entrants.0.model`)."""
+    parts = key.split(".")
+    node: Any = raw
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        where = ".".join(parts[: depth + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise RecipeError(file, where, f"expected a list index below {len(node)} in --set {key}")
+            index: Any = int(part)
+        elif isinstance(node, dict):
+            index = part
+        else:
+            raise RecipeError(file, ".".join(parts[:depth]), f"--set {key}: is not a mapping or a list")
+        if last:
+            node[index] = value
+        else:
+            if isinstance(node, dict) and (index not in node or node[index] is None):
+                node[index] = {}
+            node = node[index]
+
+
+def resolved_yaml(recipe: Recipe) -> str:
+    """The recipe with every default filled in, as YAML (what a run saves beside its output)."""
+    return yaml.safe_dump(to_plain(recipe), sort_keys=False, allow_unicode=True)
+
+
+def save_resolved(recipe: Recipe, directory: str | Path) -> Path:
+    return atomic_write_text(Path(directory) / "recipe.yaml", resolved_yaml(recipe))
+
+
+def output_dir(recipe: Recipe) -> Path:
+    return Path(recipe.output) if recipe.output else Path("runs") / recipe.name
+
+
+def recipe_kind(recipe: Recipe) -> str:
+    return next(kind for kind, cls in RECIPE_KINDS.items() if isinstance(recipe, cls))
+
+
+__all__ = [
+    "JudgeRecipe",
+    "Recipe",
+    "RecipeError",
+    "TournamentRecipe",
+    "TrainRecipe",
+    "apply_override",
+    "load_recipe",
+    "output_dir",
+    "parse_override",
+    "parse_recipe",
+    "recipe_kind",
+    "resolved_yaml",
+    "save_resolved",
+]

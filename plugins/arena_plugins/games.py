@@ -1,0 +1,166 @@
+"""Matrix games with known answers (KNOWN_ANSWERS.md): one fixed prompt, K one-word responses.
+
+A game's preference matrix P[i][j] = P(action i beats action j) is its oracle judge, and its reference
+policy mu is what alignment starts from. Tests compare what algorithms reach against the exact
+equilibria of these games. This module is imported by plugin discovery, so it stays free of torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Annotated, Literal
+
+from arena import hookimpl
+from arena.errors import ArenaError
+from arena.hookspecs import Register
+from arena.judging import check_batch
+from arena.schema import Range
+
+GAME_PROMPT = "Pick one:"
+
+
+@dataclass(frozen=True)
+class MatrixGame:
+    name: str
+    actions: tuple[str, ...]
+    preferences: tuple[tuple[float, ...], ...]
+    reference: tuple[float, ...]
+    prompt: str = GAME_PROMPT
+
+    def __post_init__(self) -> None:
+        k = len(self.actions)
+        if len(self.preferences) != k or any(len(row) != k for row in self.preferences):
+            raise ValueError(f"game {self.name}: the preference matrix must be {k}x{k}")
+        for i in range(k):
+            for j in range(k):
+                if abs(self.preferences[i][j] + self.preferences[j][i] - 1.0) > 1e-12:
+                    raise ValueError(f"game {self.name}: P[{i}][{j}] + P[{j}][{i}] must be 1")
+        if len(self.reference) != k or abs(sum(self.reference) - 1.0) > 1e-9 or min(self.reference) <= 0:
+            raise ValueError(
+                f"game {self.name}: the reference must be {k} positive probabilities summing to 1"
+            )
+
+    def prompts(self, split: str = "train") -> list[str]:
+        return [self.prompt]
+
+    def oracle_judge(self) -> MatrixOracle:
+        return MatrixOracle(self)
+
+    def preference(self, response_a: str, response_b: str) -> float:
+        """P(a beats b). A response that is not one of the actions loses to every action."""
+        index = {action: i for i, action in enumerate(self.actions)}
+        a, b = index.get(response_a.strip()), index.get(response_b.strip())
+        if a is None or b is None:
+            return 0.5 if a is None and b is None else (0.0 if a is None else 1.0)
+        return self.preferences[a][b]
+
+
+@dataclass(frozen=True)
+class MatrixOracle:
+    """The oracle judge of a matrix game: reads P off the game's matrix."""
+
+    game: MatrixGame
+
+    def compare(
+        self, prompts: Sequence[str], responses_a: Sequence[str], responses_b: Sequence[str]
+    ) -> list[float]:
+        check_batch(prompts, responses_a, responses_b)
+        return [self.game.preference(a, b) for a, b in zip(responses_a, responses_b, strict=True)]
+
+
+def _matrix(rows: list[list[Fraction | int]]) -> tuple[tuple[float, ...], ...]:
+    return tuple(tuple(float(x) for x in row) for row in rows)
+
+
+_HALF, _5_9, _4_9 = Fraction(1, 2), Fraction(5, 9), Fraction(4, 9)
+_UNIFORM3 = (1 / 3, 1 / 3, 1 / 3)
+
+GAMES: dict[str, MatrixGame] = {
+    # Non-transitive dice {2,4,9}, {1,6,8}, {3,5,7}: each beats the next with probability 5/9.
+    "dice": MatrixGame(
+        "dice",
+        ("red", "green", "blue"),
+        _matrix([[_HALF, _5_9, _4_9], [_4_9, _HALF, _5_9], [_5_9, _4_9, _HALF]]),
+        (0.6, 0.3, 0.1),
+    ),
+    # Two actions, y1 always preferred (IPO vs DPO, Azar et al.).
+    "two-actions": MatrixGame("two-actions", ("yes", "no"), _matrix([[_HALF, 1], [0, _HALF]]), (0.5, 0.5)),
+    # Three actions in a total order a > b > c.
+    "order3": MatrixGame(
+        "order3",
+        ("red", "green", "blue"),
+        _matrix([[_HALF, 1, 1], [0, _HALF, 1], [0, 0, _HALF]]),
+        _UNIFORM3,
+    ),
+    # Three actions in a cycle a > b > c > a.
+    "cycle3": MatrixGame(
+        "cycle3",
+        ("rock", "paper", "scissors"),
+        _matrix([[_HALF, 1, 0], [0, _HALF, 1], [1, 0, _HALF]]),
+        _UNIFORM3,
+    ),
+}
+
+GameName = Literal["dice", "two-actions", "order3", "cycle3"]
+
+
+@dataclass
+class GameArgs:
+    """`args:` of a game task: optionally replace the reference policy mu."""
+
+    reference: list[Annotated[float, Range(0, low_open=True)]] | None = None
+
+    def check(self) -> tuple[str, str] | None:
+        if self.reference is not None and abs(sum(self.reference) - 1.0) > 1e-6:
+            return "reference", f"expected probabilities summing to 1, got a sum of {sum(self.reference):g}"
+        return None
+
+
+@dataclass
+class GameOracleArgs:
+    """`args:` of the `game-oracle` judge: which game's matrix to read."""
+
+    game: GameName
+
+
+def build_game(name: str, args: GameArgs) -> MatrixGame:
+    game = GAMES[name]
+    if args.reference is None:
+        return game
+    if len(args.reference) != len(game.actions):
+        raise ArenaError(
+            f"args.reference: expected {len(game.actions)} probabilities for game '{name}', "
+            f"got {len(args.reference)}"
+        )
+    return MatrixGame(game.name, game.actions, game.preferences, tuple(args.reference), game.prompt)
+
+
+def _game_factory(name: str) -> Callable[[GameArgs], MatrixGame]:
+    def factory(args: GameArgs) -> MatrixGame:
+        return build_game(name, args)
+
+    return factory
+
+
+def build_oracle(args: GameOracleArgs) -> MatrixOracle:
+    return GAMES[args.game].oracle_judge()
+
+
+@hookimpl
+def register_tasks(register: Register) -> None:
+    for name, game in GAMES.items():
+        register(
+            name,
+            _game_factory(name),
+            config=GameArgs,
+            description=f"matrix game, actions {', '.join(game.actions)}",
+        )
+
+
+@hookimpl
+def register_judges(register: Register) -> None:
+    register(
+        "game-oracle", build_oracle, config=GameOracleArgs, description="exact preferences of a matrix game"
+    )
