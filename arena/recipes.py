@@ -52,6 +52,15 @@ class BackendRef:
 
 
 @dataclass
+class TaskRef:
+    """A task plugin and its `args:`."""
+
+    __shorthand__ = "name"
+    name: Annotated[str, PluginName("tasks")]
+    args: Any = field(default_factory=dict)
+
+
+@dataclass
 class DataSettings:
     """Training data through `datasets`: a local file (json, jsonl, csv, parquet), a directory or a hub id."""
 
@@ -103,7 +112,7 @@ class TrainRecipe:
     policy: Annotated[str, ModelRef()]
     reference: Annotated[str, ModelRef()] | None = None  # default: the initial policy
     args: Any = field(default_factory=dict)  # the algorithm's own config
-    task: Annotated[str, PluginName("tasks")] | None = None
+    task: TaskRef | None = None
     data: DataSettings | None = None
     judge: JudgeRef | None = None
     backend: BackendRef | None = None
@@ -124,7 +133,7 @@ class JudgeRecipe:
     judge: Annotated[str, PluginName("judges")]
     backbone: Annotated[str, ModelRef()]
     args: Any = field(default_factory=dict)
-    task: Annotated[str, PluginName("tasks")] | None = None
+    task: TaskRef | None = None
     data: DataSettings | None = None
     training: TrainingSettings = field(default_factory=TrainingSettings)
     output: str | None = None
@@ -159,7 +168,7 @@ class TournamentRecipe:
     entrants: list[Entrant]
     judge: JudgeRef
     prompts: PromptSet | None = None
-    task: Annotated[str, PluginName("tasks")] | None = None  # a task can supply the prompts instead
+    task: TaskRef | None = None  # a task can supply the prompts instead
     samples_per_prompt: Annotated[int, Positive] = 1
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     backend: BackendRef | None = None  # default: vllm when installed, else hf
@@ -184,9 +193,9 @@ RECIPE_KINDS: dict[str, type] = {"train": TrainRecipe, "judge": JudgeRecipe, "to
 
 # Where each kind of recipe names plugins: (recipe key, registry kind). Their `args` are typed by the plugin.
 _PLUGIN_ARGS: dict[type, list[tuple[str, str]]] = {
-    TrainRecipe: [("algorithm", "algorithms"), ("judge", "judges"), ("backend", "backends")],
-    JudgeRecipe: [("judge", "judges")],
-    TournamentRecipe: [("judge", "judges"), ("backend", "backends")],
+    TrainRecipe: [("algorithm", "algorithms"), ("task", "tasks"), ("judge", "judges"), ("backend", "backends")],
+    JudgeRecipe: [("judge", "judges"), ("task", "tasks")],
+    TournamentRecipe: [("task", "tasks"), ("judge", "judges"), ("backend", "backends")],
 }
 
 

@@ -44,6 +44,10 @@ class Check(abc.ABC):
     @abc.abstractmethod
     def check(self, value: Any, key: str, context: Context) -> None: ...
 
+    def description(self) -> str:
+        """What a valid value is, for "missing required key (...)" messages; '' means the type says it."""
+        return ""
+
 
 @dataclass(frozen=True)
 class Range(Check):
@@ -64,6 +68,12 @@ class PluginName(Check):
     """The name of a registered plugin object of one kind ("algorithms", "judges", ...)."""
 
     kind: str
+
+    def description(self) -> str:
+        from arena.registry import SINGULAR
+
+        singular = SINGULAR.get(self.kind, self.kind)
+        return f"the name of an {singular}" if singular[0] in "aeiou" else f"the name of a {singular}"
 
     def check(self, value: Any, key: str, context: Context) -> None:
         if context.registries is None:
@@ -92,6 +102,9 @@ class ModelRef(Check):
 
     what: str = "model directory"
     allow_file: bool = False
+
+    def description(self) -> str:
+        return f"a {self.what} or a hub id"
 
     def check(self, value: Any, key: str, context: Context) -> None:
         if not value:
@@ -232,6 +245,9 @@ def describe(hint: Any) -> str:
     """What a value of this type looks like, for error messages."""
     origin, args = get_origin(hint), get_args(hint)
     if origin is Annotated:
+        for marker in args[1:]:
+            if isinstance(marker, Check) and marker.description():
+                return marker.description()
         return describe(args[0])
     if origin in (Union, types.UnionType):
         options = [describe(a) for a in args if a is not type(None)]
