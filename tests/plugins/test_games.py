@@ -1,0 +1,80 @@
+"""The built-in matrix games: matrices from KNOWN_ANSWERS.md, and their oracle judges."""
+
+from __future__ import annotations
+
+import pytest
+
+from arena.errors import ArenaError
+from arena.judging import Judge
+from arena.plugins import make_plugin_host
+from arena.tasks import Task
+from arena_plugins.games import GameArgs, GameOracleArgs
+
+
+@pytest.fixture(scope="module")
+def host():  # noqa: ANN201 - a PluginHost
+    return make_plugin_host(environ={"ARENA_PLUGINS": "games"}, warn=lambda message: None)
+
+
+def test_dice_matrix_and_reference_match_the_paper(host) -> None:  # noqa: ANN001
+    dice = host.tasks.get("dice").build(GameArgs())
+    assert isinstance(dice, Task)
+    assert dice.prompts() == ["Pick one:"]
+    assert dice.reference == (0.6, 0.3, 0.1)
+    # Dice {2,4,9}, {1,6,8}, {3,5,7}: count the 9 face pairs directly.
+    faces = [(2, 4, 9), (1, 6, 8), (3, 5, 7)]
+    for i, a in enumerate(faces):
+        for j, b in enumerate(faces):
+            wins = sum((x > y) + 0.5 * (x == y) for x in a for y in b) / 9
+            expected = 0.5 if i == j else wins
+            assert dice.preferences[i][j] == pytest.approx(expected, abs=1e-15)
+    assert dice.preferences[0][1] == pytest.approx(5 / 9, abs=1e-15)
+
+
+def test_oracle_judge_reads_the_matrix_in_both_orders(host) -> None:  # noqa: ANN001
+    judge = host.judges.get("game-oracle").build(GameOracleArgs(game="dice"))
+    assert isinstance(judge, Judge)
+    prompts = ["Pick one:"] * 4
+    a = ["red", "green", " blue ", "red"]
+    b = ["green", "red", "red", "red"]
+    assert judge.compare(prompts, a, b) == pytest.approx([5 / 9, 4 / 9, 5 / 9, 0.5], abs=1e-15)
+    forward = judge.compare(prompts, a, b)
+    backward = judge.compare(prompts, b, a)
+    assert [x + y for x, y in zip(forward, backward, strict=True)] == pytest.approx([1.0] * 4, abs=1e-15)
+
+
+def test_responses_that_are_not_actions_lose(host) -> None:  # noqa: ANN001
+    judge = host.judges.get("game-oracle").build(GameOracleArgs(game="cycle3"))
+    assert judge.compare(["p"] * 3, ["rock", "banana", "banana"], ["banana", "rock", "kiwi"]) == [
+        1.0,
+        0.0,
+        0.5,
+    ]
+
+
+def test_cycle_and_total_order(host) -> None:  # noqa: ANN001
+    cycle = host.tasks.get("cycle3").build(GameArgs())
+    assert [
+        cycle.preference(x, y) for x, y in [("rock", "paper"), ("paper", "scissors"), ("scissors", "rock")]
+    ] == [
+        1.0,
+        1.0,
+        1.0,
+    ]
+    order = host.tasks.get("order3").build(GameArgs())
+    assert order.preference("red", "blue") == 1.0 and order.preference("blue", "green") == 0.0
+
+
+def test_reference_override_and_its_errors(host) -> None:  # noqa: ANN001
+    entry = host.tasks.get("two-actions")
+    assert entry.build(GameArgs(reference=[0.25, 0.75])).reference == (0.25, 0.75)
+    with pytest.raises(
+        ArenaError, match=r"^args.reference: expected 2 probabilities for game 'two-actions', got 3$"
+    ):
+        entry.build(GameArgs(reference=[0.2, 0.3, 0.5]))
+
+
+def test_judge_batches_must_line_up(host) -> None:  # noqa: ANN001
+    judge = host.judges.get("game-oracle").build(GameOracleArgs(game="dice"))
+    with pytest.raises(ValueError, match="equal lengths, got 1 prompts, 2 responses a and 1 responses b"):
+        judge.compare(["p"], ["red", "red"], ["green"])
