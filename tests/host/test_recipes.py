@@ -9,7 +9,8 @@ import yaml
 
 from arena.errors import RecipeError
 from arena.plugins import make_plugin_host
-from arena.recipes import TrainRecipe, load_recipe
+from arena.recipes import TrainRecipe, load_recipe, output_dir, save_resolved
+from arena.schema import to_plain
 from arena.testing import run_arena
 
 TRAIN = """\
@@ -354,3 +355,19 @@ def test_hub_ids_are_accepted_without_a_network(workdir: Path, env: dict[str, st
     )
     result = run_arena(["recipes", "validate", "train.yaml"], cwd=workdir, env=env)
     assert result.returncode == 0, result.stderr
+
+
+def test_resolved_recipe_is_saved_atomically_and_reloads_identically(
+    workdir: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(workdir)
+    (workdir / "train.yaml").write_text(TRAIN)
+    host = make_plugin_host(environ={"ARENA_PLUGINS": "fixture,games"}, warn=lambda message: None)
+    recipe = load_recipe("train.yaml", ["training.steps=3"], registries=host.registries)
+    saved = save_resolved(recipe, output_dir(recipe))
+    assert saved == Path("runs/fixture-run/recipe.yaml")
+    assert sorted(p.name for p in saved.parent.iterdir()) == ["recipe.yaml"]  # no temp file left behind
+    reloaded = load_recipe(str(saved), registries=host.registries)
+    assert to_plain(reloaded) == to_plain(recipe)
+    assert yaml.safe_load(saved.read_text())["training"]["steps"] == 3
+    assert yaml.safe_load(saved.read_text())["args"] == {"beta": 0.2, "loss": "sigmoid"}
