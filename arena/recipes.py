@@ -193,7 +193,12 @@ RECIPE_KINDS: dict[str, type] = {"train": TrainRecipe, "judge": JudgeRecipe, "to
 
 # Where each kind of recipe names plugins: (recipe key, registry kind). Their `args` are typed by the plugin.
 _PLUGIN_ARGS: dict[type, list[tuple[str, str]]] = {
-    TrainRecipe: [("algorithm", "algorithms"), ("task", "tasks"), ("judge", "judges"), ("backend", "backends")],
+    TrainRecipe: [
+        ("algorithm", "algorithms"),
+        ("task", "tasks"),
+        ("judge", "judges"),
+        ("backend", "backends"),
+    ],
     JudgeRecipe: [("judge", "judges"), ("task", "tasks")],
     TournamentRecipe: [("task", "tasks"), ("judge", "judges"), ("backend", "backends")],
 }

@@ -80,7 +80,8 @@ def test_broken_plugins_are_reported_and_do_not_break_the_others(with_plugins: d
         "ModuleNotFoundError: No module named 'a_module_that_does_not_exist'",
         "arena: warning: plugin 'duplicate-name': task 'dice' is registered by both plugin 'games' "
         "and plugin 'duplicate-name'; the one from 'games' is kept",
-        "arena: warning: plugin 'raises-in-hook' raised in register_judges: RuntimeError: judge weights missing",
+        "arena: warning: plugin 'raises-in-hook' raised in register_judges: "
+        "RuntimeError: judge weights missing",
     ]
 
 

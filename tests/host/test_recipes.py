@@ -124,7 +124,8 @@ MALFORMED: list[tuple[str, str, str, str, str]] = [
         TRAIN,
         "steps: 10",
         "steps: 10\n  schedule: cosin",
-        "training.schedule: expected one of 'constant', 'linear', 'cosine', got 'cosin' (did you mean 'cosine'?)",
+        "training.schedule: expected one of 'constant', 'linear', 'cosine', got 'cosin' "
+        "(did you mean 'cosine'?)",
     ),
     (
         "task-args",
