@@ -37,3 +37,25 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table
     for row in rows:
         result.add_row(*(str(cell) for cell in row))
     return result
+
+
+def progress(description: str, total: int, *, fields: dict[str, str] | None = None, enabled: bool = True) -> Any:
+    """A progress bar with ETA and extra text fields (e.g. loss, throughput): `with progress(...) as bar:`.
+
+    `bar.update(task, advance=1, **fields)`; `enabled=False` (non-main processes) draws nothing.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    extra = [TextColumn(f"{name} {{task.fields[{name}]}}") for name in (fields or {})]
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        *extra,
+        TimeRemainingColumn(),
+        console=stderr(),
+        disable=not enabled,
+        transient=False,
+    )
+    bar.add_task(description, total=total, **(fields or {}))
+    return bar
