@@ -12,12 +12,14 @@ from arena.errors import ArenaError
 
 # name -> "module:attribute". One module per command; later commands are added here.
 COMMANDS: dict[str, str] = {
+    "init-model": "arena.cli.init_model:init_model",
     "plugins": "arena.cli.plugins:plugins",
     "recipes": "arena.cli.recipes:recipes",
 }
 
 # One-line help shown by `arena --help` without importing the command's module.
 SHORT_HELP: dict[str, str] = {
+    "init-model": "Build a tiny model (tokenizer trained on a corpus, random Llama).",
     "plugins": "List installed plugins and what each provides.",
     "recipes": "Validate recipes and show them resolved.",
 }
