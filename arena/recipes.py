@@ -91,6 +91,8 @@ class TrainingSettings:
     seed: int = 0
     save_every: Annotated[int, NonNegative] = 0  # 0: checkpoint only at the end
     log_every: Annotated[int, Positive] = 1
+    max_length: Annotated[int, Range(2)] = 1024  # prompt + completion tokens; prompts are cut from the left
+    keep_checkpoints: Annotated[int, Positive] = 2
 
 
 @dataclass

@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "init-model": "arena.cli.init_model:init_model",
     "plugins": "arena.cli.plugins:plugins",
     "recipes": "arena.cli.recipes:recipes",
+    "train": "arena.cli.train:train",
 }
 
 # One-line help shown by `arena --help` without importing the command's module.
@@ -22,6 +23,7 @@ SHORT_HELP: dict[str, str] = {
     "init-model": "Build a tiny model (tokenizer trained on a corpus, random Llama).",
     "plugins": "List installed plugins and what each provides.",
     "recipes": "Validate recipes and show them resolved.",
+    "train": "Train a policy (DPO, IPO, SFT, ...) or a judge from a recipe.",
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from arena import hookimpl
 from arena.errors import ArenaError
@@ -125,8 +125,69 @@ class GameOracleArgs:
     game: GameName
 
 
-def build_game(name: str, args: GameArgs) -> MatrixGame:
-    game = GAMES[name]
+class GameTask:
+    """A matrix game as a training task: preference pairs for offline algorithms, the reference policy set
+    exactly to mu, and after each logged step the policy's action distribution and its exploitability."""
+
+    completions_end_with_eos = False  # an action is one token; nothing follows it
+
+    def __init__(self, game: MatrixGame) -> None:
+        self.game = game
+        self.name = game.name
+        self._completions: list[str] | None = None
+        self._token_ids: list[int] | None = None
+
+    def prompts(self, split: str = "train") -> list[str]:
+        return self.game.prompts(split)
+
+    def oracle_judge(self) -> MatrixOracle:
+        return self.game.oracle_judge()
+
+    def prepare_policy(self, policy: Any) -> None:
+        from arena_plugins.game_policy import action_completions, set_action_distribution
+
+        self._completions, self._token_ids = action_completions(policy, self.game.actions)
+        set_action_distribution(policy, self.game.prompt, self._token_ids, self.game.reference)
+
+    def pairs_rows(self) -> list[dict[str, Any]]:
+        """Every ordered pair the matrix prefers (P > 1/2), labelled with P: the D datasets of IPO's paper."""
+        texts = self._completions or list(self.game.actions)
+        rows = []
+        for i, row in enumerate(self.game.preferences):
+            for j, p in enumerate(row):
+                if p > 0.5:
+                    rows.append({"prompt": self.game.prompt, "chosen": texts[i], "rejected": texts[j], "label": p})
+        return rows
+
+    def action_probs(self, policy: Any) -> list[float]:
+        import torch
+
+        from arena_plugins.game_policy import action_completions, action_logprobs
+
+        if self._token_ids is None:
+            self._completions, self._token_ids = action_completions(policy, self.game.actions)
+        with torch.no_grad():
+            return action_logprobs(policy, self.game.prompt, self._token_ids).exp().tolist()
+
+    def diagnostics(self, policy: Any, tau: float | None) -> dict[str, Any]:
+        probs = self.action_probs(policy)
+        result: dict[str, Any] = {"action_probs": probs}
+        if tau is not None:
+            import numpy as np
+
+            from arena.ratings import exploitability
+
+            P, mu = np.array(self.game.preferences), np.array(self.game.reference)
+            result["exploitability"] = float(exploitability(P, np.array(probs), mu, tau))
+        return result
+
+
+def build_game(name: str, args: GameArgs) -> GameTask:
+    return GameTask(_game_with_reference(GAMES[name], args))
+
+
+def _game_with_reference(game: MatrixGame, args: GameArgs) -> MatrixGame:
+    name = game.name
     if args.reference is None:
         return game
     if len(args.reference) != len(game.actions):
@@ -137,8 +198,42 @@ def build_game(name: str, args: GameArgs) -> MatrixGame:
     return MatrixGame(game.name, game.actions, game.preferences, tuple(args.reference), game.prompt)
 
 
-def _game_factory(name: str) -> Callable[[GameArgs], MatrixGame]:
-    def factory(args: GameArgs) -> MatrixGame:
+@dataclass
+class MatrixGameArgs:
+    """`args:` of the `matrix-game` task: any game, given in the recipe."""
+
+    actions: list[str]
+    preferences: list[list[Annotated[float, Range(0, 1)]]]
+    reference: list[Annotated[float, Range(0, low_open=True)]] | None = None  # default: uniform
+    prompt: str = GAME_PROMPT
+
+    def check(self) -> tuple[str, str] | None:
+        k = len(self.actions)
+        if k < 2 or len(set(self.actions)) != k:
+            return "actions", f"expected at least 2 distinct actions, got {self.actions}"
+        if len(self.preferences) != k or any(len(row) != k for row in self.preferences):
+            return "preferences", f"expected a {k}x{k} matrix (one row and column per action)"
+        for i in range(k):
+            for j in range(k):
+                if abs(self.preferences[i][j] + self.preferences[j][i] - 1) > 1e-9:
+                    return f"preferences.{i}.{j}", f"expected P[{i}][{j}] + P[{j}][{i}] = 1"
+        if self.reference is not None:
+            if len(self.reference) != k:
+                return "reference", f"expected {k} probabilities, got {len(self.reference)}"
+            if abs(sum(self.reference) - 1) > 1e-6:
+                return "reference", f"expected probabilities summing to 1, got a sum of {sum(self.reference):g}"
+        return None
+
+
+def build_matrix_game(args: MatrixGameArgs) -> GameTask:
+    k = len(args.actions)
+    reference = tuple(args.reference) if args.reference is not None else tuple([1 / k] * k)
+    preferences = tuple(tuple(float(x) for x in row) for row in args.preferences)
+    return GameTask(MatrixGame("matrix-game", tuple(args.actions), preferences, reference, args.prompt))
+
+
+def _game_factory(name: str) -> Callable[[GameArgs], GameTask]:
+    def factory(args: GameArgs) -> GameTask:
         return build_game(name, args)
 
     return factory
@@ -157,6 +252,7 @@ def register_tasks(register: Register) -> None:
             config=GameArgs,
             description=f"matrix game, actions {', '.join(game.actions)}",
         )
+    register("matrix-game", build_matrix_game, config=MatrixGameArgs, description="a matrix game from the recipe")
 
 
 @hookimpl

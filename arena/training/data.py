@@ -1,0 +1,142 @@
+"""Training data: rows through `datasets` (or from a task), tokenised into examples, batched into tensors.
+
+Rows longer than `max_length` are cut from the left of the prompt (the completion is what is learned);
+a completion that alone does not fit is cut from the right. Every cut is counted and reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from arena.errors import RecipeError
+from arena.generation.logprobs import right_padded_pairs
+from arena.policy import Policy
+from arena.recipes import DataSettings
+from arena.training.algorithm import CompletionBatch, PairBatch
+
+PAIR_COLUMNS = ("prompt", "chosen", "rejected")
+COMPLETION_COLUMNS = ("prompt", "completion")
+_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
+
+
+@dataclass(frozen=True)
+class PairExample:
+    prompt_ids: tuple[int, ...]
+    chosen_ids: tuple[int, ...]
+    rejected_ids: tuple[int, ...]
+    label: float = 1.0  # P(chosen is preferred); 1.0 for hard labels
+
+
+@dataclass(frozen=True)
+class CompletionExample:
+    prompt_ids: tuple[int, ...]
+    completion_ids: tuple[int, ...]
+
+
+@dataclass
+class Tokenized:
+    examples: list[Any]
+    truncated: int  # rows that were cut to fit max_length
+
+
+def load_rows(data: DataSettings, columns: Sequence[str], recipe_file: str) -> list[dict[str, Any]]:
+    """Rows with the columns an algorithm reads (after `data.columns` renames), as plain dicts."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    path = Path(data.path).expanduser()
+    try:
+        if path.is_file():
+            builder = _BUILDERS.get(path.suffix.lower())
+            if builder is None:
+                raise RecipeError(recipe_file, "data.path", f"expected a .jsonl, .json, .csv or .parquet file, got "
+                                  f"'{data.path}'")
+            table = datasets.load_dataset(builder, data_files=str(path), split="train")
+        elif path.is_dir() and (path / "dataset_info.json").exists():
+            table = datasets.load_from_disk(str(path))
+        else:
+            table = datasets.load_dataset(data.path, split=data.split)
+    except RecipeError:
+        raise
+    except Exception as exc:  # datasets raises many types for unreadable data
+        reason = " ".join(str(exc).split())[:200]
+        raise RecipeError(recipe_file, "data.path", f"cannot read '{data.path}': {reason}") from None
+    renames = {source: target for target, source in data.columns.items()}
+    available = [renames.get(name, name) for name in table.column_names]
+    for column in columns:
+        if column not in available:
+            source = data.columns.get(column, column)
+            raise RecipeError(
+                recipe_file,
+                f"data.columns.{column}",
+                f"column '{source}' not in '{data.path}' (columns: {', '.join(table.column_names)})",
+            )
+    rows = [{renames.get(k, k): v for k, v in row.items()} for row in table]
+    if data.limit is not None:
+        rows = rows[: data.limit]
+    if not rows:
+        raise RecipeError(recipe_file, "data.path", f"'{data.path}' has no rows")
+    return rows
+
+
+def tokenize_pairs(rows: Sequence[dict[str, Any]], policy: Policy, max_length: int, add_eos: bool) -> Tokenized:
+    prompts = policy.encode_prompts([str(row["prompt"]) for row in rows])
+    chosen = _encode_completions(policy, [row["chosen"] for row in rows], add_eos)
+    rejected = _encode_completions(policy, [row["rejected"] for row in rows], add_eos)
+    examples, truncated = [], 0
+    for row, prompt, good, bad in zip(rows, prompts, chosen, rejected, strict=True):
+        fitted_prompt, (good, bad), cut = _fit(prompt, [good, bad], max_length)
+        truncated += cut
+        label = float(row.get("label", 1.0))
+        examples.append(PairExample(tuple(fitted_prompt), tuple(good), tuple(bad), label))
+    return Tokenized(examples, truncated)
+
+
+def tokenize_completions(rows: Sequence[dict[str, Any]], policy: Policy, max_length: int, add_eos: bool) -> Tokenized:
+    prompts = policy.encode_prompts([str(row["prompt"]) for row in rows])
+    completions = _encode_completions(policy, [row["completion"] for row in rows], add_eos)
+    examples, truncated = [], 0
+    for prompt, completion in zip(prompts, completions, strict=True):
+        fitted_prompt, (fitted,), cut = _fit(prompt, [completion], max_length)
+        truncated += cut
+        examples.append(CompletionExample(tuple(fitted_prompt), tuple(fitted)))
+    return Tokenized(examples, truncated)
+
+
+def _encode_completions(policy: Policy, texts: Sequence[Any], add_eos: bool) -> list[list[int]]:
+    encoded = policy.tokenizer([str(text) for text in texts], add_special_tokens=False)["input_ids"]
+    eos = policy.tokenizer.eos_token_id
+    return [list(ids) + ([eos] if add_eos and eos is not None else []) for ids in encoded]
+
+
+def _fit(prompt: list[int], completions: list[list[int]], max_length: int) -> tuple[list[int], list[list[int]], int]:
+    longest = max(len(c) for c in completions)
+    if len(prompt) + longest <= max_length:
+        return prompt, completions, 0
+    # Keep at least one prompt token: the first completion token must be conditioned on something.
+    room = max(1, max_length - longest)
+    prompt = prompt[-room:]
+    completions = [c[: max_length - len(prompt)] for c in completions]
+    return prompt, completions, 1
+
+
+def collate_pairs(
+    examples: Sequence[PairExample], pad_id: int, reference_logprobs: torch.Tensor | None
+) -> PairBatch:
+    prompts = [e.prompt_ids for e in examples] * 2
+    completions = [e.chosen_ids for e in examples] + [e.rejected_ids for e in examples]
+    input_ids, attention_mask, completion_mask = right_padded_pairs(prompts, completions, pad_id)
+    labels = torch.tensor([e.label for e in examples], dtype=torch.float32)
+    return PairBatch(input_ids, attention_mask, completion_mask, reference_logprobs, labels)
+
+
+def collate_completions(examples: Sequence[CompletionExample], pad_id: int) -> CompletionBatch:
+    input_ids, attention_mask, completion_mask = right_padded_pairs(
+        [e.prompt_ids for e in examples], [e.completion_ids for e in examples], pad_id
+    )
+    return CompletionBatch(input_ids, attention_mask, completion_mask)

@@ -1,0 +1,120 @@
+"""The examples an algorithm trains on, and the order it sees them in.
+
+The order is a fixed function of (seed, step): epoch e is a seeded permutation of the examples, and step
+s takes the next `batch_size` positions of that stream. Resuming at step s therefore sees exactly the
+batches an uninterrupted run would, with no sampler state to save.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from arena.errors import RecipeError
+from arena.generation.logprobs import token_logprobs
+from arena.training.algorithm import TrainContext
+from arena.training.data import (
+    COMPLETION_COLUMNS,
+    PAIR_COLUMNS,
+    Tokenized,
+    collate_completions,
+    collate_pairs,
+    load_rows,
+    tokenize_completions,
+    tokenize_pairs,
+)
+
+
+@dataclass
+class ExampleSource:
+    kind: str
+    examples: list[Any]
+    truncated: int
+    pad_id: int
+    device: torch.device
+    reference: Any = None  # a frozen Policy whose log-probs pair batches carry
+    _reference_cache: dict[int, tuple[float, float]] = field(default_factory=dict)
+    _permutations: dict[tuple[int, int], list[int]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def batch_indices(self, step: int, batch_size: int, seed: int) -> list[int]:
+        count = len(self.examples)
+        indices = []
+        for position in range(step * batch_size, (step + 1) * batch_size):
+            epoch, offset = divmod(position, count)
+            indices.append(self._permutation(seed, epoch)[offset])
+        return indices
+
+    def _permutation(self, seed: int, epoch: int) -> list[int]:
+        key = (seed, epoch)
+        if key not in self._permutations:
+            self._permutations.clear()  # one epoch at a time is all a step needs (two at a boundary)
+            generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+            self._permutations[key] = torch.randperm(len(self.examples), generator=generator).tolist()
+        return self._permutations[key]
+
+    def collate(self, indices: Sequence[int]) -> Any:
+        chosen = [self.examples[i] for i in indices]
+        if self.kind == "completions":
+            return _to(collate_completions(chosen, self.pad_id), self.device)
+        reference = self._reference_logprobs(indices) if self.reference is not None else None
+        return _to(collate_pairs(chosen, self.pad_id, reference), self.device)
+
+    @torch.no_grad()
+    def _reference_logprobs(self, indices: Sequence[int]) -> torch.Tensor:
+        """Summed reference log-probs (chosen rows, then rejected), each example computed once."""
+        missing = sorted({i for i in indices if i not in self._reference_cache})
+        if missing:
+            batch = _to(collate_pairs([self.examples[i] for i in missing], self.pad_id, None), self.device)
+            values = token_logprobs(
+                self.reference.model, batch.input_ids, batch.attention_mask, batch.completion_mask
+            ).sum(-1)
+            half = len(missing)
+            for row, index in enumerate(missing):
+                self._reference_cache[index] = (float(values[row]), float(values[half + row]))
+        pairs = [self._reference_cache[i] for i in indices]
+        return torch.tensor([c for c, _ in pairs] + [r for _, r in pairs], dtype=torch.float32)
+
+
+def load_examples(algorithm: Any, context: TrainContext) -> ExampleSource:
+    recipe, policy = context.recipe, context.policy
+    kind = algorithm.data
+    columns = PAIR_COLUMNS if kind == "pairs" else COMPLETION_COLUMNS
+    if recipe.data is not None:
+        rows = load_rows(recipe.data, columns, context.recipe_file)
+        add_eos = True
+    elif context.task is not None and hasattr(context.task, f"{kind}_rows"):
+        rows = getattr(context.task, f"{kind}_rows")()
+        add_eos = bool(getattr(context.task, "completions_end_with_eos", True))
+    else:
+        task_name = f"task '{recipe.task.name}'" if recipe.task else "no task"
+        raise RecipeError(
+            context.recipe_file, "data", f"missing required key ({recipe.algorithm} trains on {kind}; "
+            f"{task_name} provides none)"
+        )
+    max_length = recipe.training.max_length
+    tokenized: Tokenized = (
+        tokenize_pairs(rows, policy, max_length, add_eos)
+        if kind == "pairs"
+        else tokenize_completions(rows, policy, max_length, add_eos)
+    )
+    if tokenized.truncated:
+        from arena.console import warn
+
+        warn(f"{tokenized.truncated} of {len(rows)} examples were longer than training.max_length={max_length} "
+             "and were cut (prompts from the left)")
+    reference = context.reference if kind == "pairs" else None
+    return ExampleSource(kind, tokenized.examples, tokenized.truncated, policy.tokenizer.pad_token_id,
+                         context.device, reference)
+
+
+def _to(batch: Any, device: torch.device) -> Any:
+    for name, value in vars(batch).items():
+        if isinstance(value, torch.Tensor):
+            setattr(batch, name, value.to(device))
+    return batch

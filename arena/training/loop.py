@@ -1,0 +1,197 @@
+"""The Trainer loop shared by every algorithm.
+
+Batching: `training.batch_size` is the global batch of one optimizer step. It is split over processes
+and then over `gradient_accumulation` micro-batches; each micro-batch's loss is sum(losses) / batch_size
+and gradients are summed over processes, so one process and N processes take the same step.
+Gradients are all-reduced by hand rather than through a DDP wrapper because algorithms call the
+model's decoder and LM head separately (chunked log-probs), which a DDP wrapper would not see.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from arena.errors import ArenaError, RecipeError
+from arena.io import atomic_write_text
+from arena.policy import load_policy
+from arena.recipes import TrainRecipe, output_dir, save_resolved
+from arena.training.algorithm import TrainContext
+from arena.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from arena.training.examples import ExampleSource, load_examples
+from arena.training.metrics import MetricsLog
+from arena.training.optim import make_optimizer, make_scheduler
+
+
+def train(recipe: TrainRecipe, recipe_file: str, plugins: Any, *, resume: bool = False) -> dict[str, Any]:
+    """Run (or continue) the training a recipe describes; returns the summary also saved to summary.json."""
+    from accelerate import Accelerator
+
+    settings = recipe.training
+    out_dir = output_dir(recipe)
+    accelerator = Accelerator(cpu=settings.device == "cpu", mixed_precision=_mixed_precision(settings.precision))
+    world, rank, main = accelerator.num_processes, accelerator.process_index, accelerator.is_main_process
+    micro_batch = _micro_batch(recipe, recipe_file, world)
+    _check_output(out_dir, resume, recipe_file)
+    _seed_everything(settings.seed)
+
+    algorithm = plugins.algorithms.get(recipe.algorithm).build(recipe.args)
+    task = plugins.tasks.get(recipe.task.name).build(recipe.task.args) if recipe.task else None
+    device = accelerator.device if settings.device == "auto" else torch.device(settings.device)
+    policy = load_policy(recipe.policy, dtype=torch.float32, device=device)
+    if task is not None and hasattr(task, "prepare_policy"):
+        task.prepare_policy(policy)  # e.g. a game sets the policy's action distribution to its reference
+    reference = None
+    if algorithm.needs_reference:
+        reference = load_policy(recipe.reference, device=device) if recipe.reference else copy.deepcopy(policy)
+        reference.model.requires_grad_(False).eval()
+    context = TrainContext(policy, reference, task, device, out_dir, recipe, recipe_file, plugins)
+    algorithm.setup(context)
+    source: ExampleSource = load_examples(algorithm, context)
+
+    model = policy.model
+    model.train()
+    optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], settings)
+    scheduler = make_scheduler(optimizer, settings)
+    start_step = 0
+    checkpoint = latest_checkpoint(out_dir) if resume else None
+    if checkpoint is not None:
+        start_step = load_checkpoint(checkpoint, model, optimizer, scheduler)["step"]
+    if main:
+        if checkpoint is None:
+            save_resolved(recipe, out_dir)
+        metrics_log = MetricsLog(out_dir / "metrics.jsonl", resume_from_step=start_step if checkpoint else None)
+
+    from arena import console
+
+    fields = {"loss": "-", "ex/s": "-"}
+    last: dict[str, Any] = {}
+    started, examples_seen = time.perf_counter(), 0
+    with console.progress(f"{recipe.algorithm} {recipe.name}", settings.steps, fields=fields, enabled=main) as bar:
+        bar.update(0, completed=start_step)
+        for step in range(start_step, settings.steps):
+            indices = source.batch_indices(step, settings.batch_size, settings.seed)
+            mine = indices[rank * micro_batch * settings.gradient_accumulation :][
+                : micro_batch * settings.gradient_accumulation
+            ]
+            sums: dict[str, torch.Tensor] = {}
+            for start in range(0, len(mine), micro_batch):
+                batch = source.collate(mine[start : start + micro_batch])
+                with accelerator.autocast():
+                    output = algorithm.loss(batch)
+                (output.losses.sum() / settings.batch_size).backward()
+                _accumulate(sums, "loss", output.losses)
+                for name, values in output.metrics.items():
+                    _accumulate(sums, name, values)
+            grad_norm = _finish_gradients(model, settings.max_grad_norm, world)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            examples_seen += settings.batch_size
+
+            done = step + 1
+            if done % settings.log_every == 0 or done == settings.steps:
+                record = {"step": done, **_reduce(sums, world), "grad_norm": grad_norm}
+                record["learning_rate"] = scheduler.get_last_lr()[0]
+                record["examples_per_second"] = examples_seen / max(time.perf_counter() - started, 1e-9)
+                if task is not None and hasattr(task, "diagnostics"):
+                    record.update(task.diagnostics(policy, getattr(algorithm, "kl_coefficient", None)))
+                last = record
+                if main:
+                    metrics_log.write(record)
+                    bar.update(0, loss=f"{record['loss']:.4f}", **{"ex/s": f"{record['examples_per_second']:.1f}"})
+            if settings.save_every and done % settings.save_every == 0 and done < settings.steps:
+                _save(main, accelerator, out_dir, done, model, optimizer, scheduler, settings.keep_checkpoints)
+            bar.update(0, advance=1)
+
+    _save(main, accelerator, out_dir, settings.steps, model, optimizer, scheduler, settings.keep_checkpoints)
+    summary = {
+        "name": recipe.name,
+        "algorithm": recipe.algorithm,
+        "steps": settings.steps,
+        "resumed_from_step": start_step if checkpoint else None,
+        "processes": world,
+        "examples": len(source),
+        "truncated_examples": source.truncated,
+        "wall_seconds": time.perf_counter() - started,
+        "final": {k: v for k, v in last.items() if k != "step"},
+    }
+    if main:
+        model.eval()
+        policy.save(out_dir / "final", overwrite=True)
+        atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    accelerator.wait_for_everyone()
+    return summary
+
+
+def _micro_batch(recipe: TrainRecipe, recipe_file: str, world: int) -> int:
+    settings = recipe.training
+    parts = world * settings.gradient_accumulation
+    if settings.batch_size % parts:
+        raise RecipeError(
+            recipe_file,
+            "training.batch_size",
+            f"expected a multiple of gradient_accumulation x processes = {parts}, got {settings.batch_size}",
+        )
+    return settings.batch_size // parts
+
+
+def _check_output(out_dir: Path, resume: bool, recipe_file: str) -> None:
+    if not resume and (out_dir / "checkpoints").exists():
+        raise ArenaError(
+            f"{recipe_file}: output: '{out_dir}' already holds a run; pass --resume to continue it, "
+            f"or set another output (--set output=DIR)"
+        )
+
+
+def _mixed_precision(precision: str) -> str:
+    if precision == "auto":
+        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    return {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[precision]
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _accumulate(sums: dict[str, torch.Tensor], name: str, values: torch.Tensor) -> None:
+    values = values.detach().float().reshape(-1)
+    total = torch.stack([values.sum(), torch.tensor(float(values.numel()))])
+    sums[name] = sums[name] + total if name in sums else total
+
+
+def _reduce(sums: dict[str, torch.Tensor], world: int) -> dict[str, float]:
+    """Means over every example of the step, across processes."""
+    if world > 1:
+        import torch.distributed as dist
+
+        for total in sums.values():
+            dist.all_reduce(total)
+    return {name: float(total[0] / total[1]) for name, total in sums.items()}
+
+
+def _finish_gradients(model: torch.nn.Module, max_grad_norm: float | None, world: int) -> float:
+    parameters = [p for p in model.parameters() if p.grad is not None]
+    if world > 1:
+        import torch.distributed as dist
+
+        for parameter in parameters:
+            dist.all_reduce(parameter.grad)
+    norm = torch.nn.utils.clip_grad_norm_(parameters, max_grad_norm if max_grad_norm else float("inf"))
+    return float(norm)
+
+
+def _save(main: bool, accelerator: Any, out_dir: Path, step: int, *state: Any) -> None:
+    model, optimizer, scheduler, keep = state
+    if main:
+        save_checkpoint(out_dir, step, model, optimizer, scheduler, {}, keep)
+    accelerator.wait_for_everyone()

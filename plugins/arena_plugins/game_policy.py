@@ -1,0 +1,67 @@
+"""A matrix game played by a language model: each action is one token after the game's prompt.
+
+The policy's action distribution is the softmax of its next-token logits at the response position,
+restricted to the action tokens (log-ratios between actions, all that DPO, IPO and Nash objectives see,
+do not depend on the mass left on other tokens).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from arena.errors import ArenaError
+from arena.policy import Policy
+
+
+def action_completions(policy: Policy, actions: Sequence[str]) -> tuple[list[str], list[int]]:
+    """For each action, the completion text that is exactly one token, and that token's id.
+
+    Byte-level BPE spells a word differently at the start of a text and after a space, so both
+    spellings are tried: "red" and " red".
+    """
+    texts, ids = [], []
+    for action in actions:
+        for text in (f" {action}", action):
+            encoded = policy.tokenizer(text, add_special_tokens=False)["input_ids"]
+            if len(encoded) == 1:
+                texts.append(text)
+                ids.append(int(encoded[0]))
+                break
+        else:
+            raise ArenaError(
+                f"game action '{action}' is not a single token for the tokenizer of '{policy.source}'; "
+                "build the model with a corpus that contains it (arena init-model --corpus)"
+            )
+    if len(set(ids)) != len(ids):
+        raise ArenaError(f"game actions {list(actions)} share tokens in '{policy.source}'")
+    return texts, ids
+
+
+def _last_hidden(policy: Policy, prompt: str) -> torch.Tensor:
+    ids = torch.tensor([policy.encode_prompts([prompt])[0]], device=policy.device)
+    return policy.model.get_decoder()(input_ids=ids).last_hidden_state[0, -1]
+
+
+def action_logprobs(policy: Policy, prompt: str, token_ids: Sequence[int]) -> torch.Tensor:
+    """log pi(action) over the actions (renormalised), differentiable."""
+    hidden = _last_hidden(policy, prompt)
+    logits = policy.model.get_output_embeddings()(hidden).float()
+    return torch.log_softmax(logits[list(token_ids)], dim=-1)
+
+
+@torch.no_grad()
+def set_action_distribution(policy: Policy, prompt: str, token_ids: Sequence[int], probs: Sequence[float]) -> None:
+    """Make the policy's action distribution exactly `probs`, changing only the action tokens' output rows.
+
+    With h the hidden state at the response position, rows w_a = w_mean + log(p_a) h / |h|^2 give logits
+    h.w_mean + log p_a, whose softmax over the actions is p. The body of the model is untouched.
+    """
+    hidden = _last_hidden(policy, prompt).float()
+    head = policy.model.get_output_embeddings().weight
+    rows = list(token_ids)
+    base = head[rows].float().mean(0)
+    direction = hidden / hidden.dot(hidden)
+    log_p = torch.log(torch.tensor(list(probs), dtype=torch.float32, device=hidden.device))
+    head[rows] = (base.unsqueeze(0) + log_p.unsqueeze(1) * direction.unsqueeze(0)).to(head.dtype)

@@ -1,0 +1,46 @@
+"""Offline algorithms: SFT, DPO and IPO (with their variants). Registration only; no torch at import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from arena import hookimpl
+from arena.hookspecs import Register
+from arena.schema import Range
+
+
+@dataclass
+class SFTArgs:
+    """Next-token loss on completions; prompt tokens are masked."""
+
+    average: Literal["token", "sequence"] = "token"  # mean over all completion tokens, or per sequence
+
+
+@dataclass
+class DPOArgs:
+    """-log sigmoid(beta * h), h = [log pi(y_w) - log pi_ref(y_w)] - [log pi(y_l) - log pi_ref(y_l)]."""
+
+    beta: Annotated[float, Range(0, low_open=True)] = 0.1
+    loss: Literal["sigmoid", "hinge", "robust"] = "sigmoid"
+    # Probability that a label is flipped: cDPO with `sigmoid`, the unbiased estimator with `robust`.
+    label_smoothing: Annotated[float, Range(0, 0.49)] = 0.0
+    length_normalized: bool = False  # divide each log-ratio by the completion's token count
+
+
+@dataclass
+class IPOArgs:
+    """(h - 1/(2 tau))^2 (Azar et al. 2023), h the same log-ratio margin as DPO's."""
+
+    tau: Annotated[float, Range(0, low_open=True)] = 0.1
+    # Off by default, as in the paper. TRL's `loss_type="ipo"` averages log-probs over tokens (on).
+    length_normalized: bool = False
+
+
+@hookimpl
+def register_algorithms(register: Register) -> None:
+    register("sft", "arena_plugins.preference_losses:SFT", config=SFTArgs, description="supervised fine-tuning")
+    register("dpo", "arena_plugins.preference_losses:DPO", config=DPOArgs, description="direct preference "
+             "optimisation (Rafailov et al. 2023); cDPO, robust and hinge variants")
+    register("ipo", "arena_plugins.preference_losses:IPO", config=IPOArgs, description="identity preference "
+             "optimisation (Azar et al. 2023)")

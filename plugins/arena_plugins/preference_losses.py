@@ -1,0 +1,98 @@
+"""SFT, DPO and IPO losses on the shared Trainer loop."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from arena.generation.logprobs import token_logprobs
+from arena.training.algorithm import (
+    CompletionBatch,
+    PairBatch,
+    StepOutput,
+    TrainContext,
+    completion_lengths,
+    split_pairs,
+)
+from arena_plugins.offline import DPOArgs, IPOArgs, SFTArgs
+
+
+class SFT:
+    data = "completions"
+    needs_reference = False
+
+    def __init__(self, args: SFTArgs) -> None:
+        self.args = args
+
+    def setup(self, context: TrainContext) -> None:
+        self.model = context.policy.model
+
+    def loss(self, batch: CompletionBatch) -> StepOutput:
+        logprobs = token_logprobs(self.model, batch.input_ids, batch.attention_mask, batch.completion_mask)
+        tokens = completion_lengths(batch)
+        per_sequence = -logprobs.sum(-1)
+        if self.args.average == "token":
+            # Each sequence's share of the batch's token-mean: the Trainer sums and divides by batch size.
+            losses = per_sequence * (len(tokens) / tokens.sum())
+        else:
+            losses = per_sequence / tokens
+        return StepOutput(losses, {"nll_per_token": per_sequence / tokens})
+
+
+class _PairwiseLoss:
+    """Shared by DPO and IPO: the policy/reference log-ratio margin h of each pair."""
+
+    data = "pairs"
+    needs_reference = True
+    length_normalized = False
+
+    def setup(self, context: TrainContext) -> None:
+        self.model = context.policy.model
+
+    def margins(self, batch: PairBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        assert batch.reference_logprobs is not None, "the Trainer attaches reference log-probs to pair batches"
+        policy = token_logprobs(self.model, batch.input_ids, batch.attention_mask, batch.completion_mask).sum(-1)
+        ratios = policy - batch.reference_logprobs.to(policy.dtype)
+        if self.length_normalized:
+            ratios = ratios / completion_lengths(batch)
+        chosen, rejected = split_pairs(ratios)
+        margin = chosen - rejected
+        metrics = {
+            "margin": margin.detach(),
+            "chosen_logratio": chosen.detach(),
+            "rejected_logratio": rejected.detach(),
+            "accuracy": (margin > 0).float().detach(),
+        }
+        return margin, metrics
+
+
+class DPO(_PairwiseLoss):
+    def __init__(self, args: DPOArgs) -> None:
+        self.args = args
+        self.length_normalized = args.length_normalized
+        self.kl_coefficient = args.beta
+
+    def loss(self, batch: PairBatch) -> StepOutput:
+        h, metrics = self.margins(batch)
+        logits = self.args.beta * h
+        eps = self.args.label_smoothing
+        if self.args.loss == "sigmoid":  # eps > 0 is conservative DPO (cDPO)
+            losses = -(1 - eps) * F.logsigmoid(logits) - eps * F.logsigmoid(-logits)
+        elif self.args.loss == "robust":  # unbiased under label noise eps (Chowdhury et al. 2024)
+            losses = (-(1 - eps) * F.logsigmoid(logits) + eps * F.logsigmoid(-logits)) / (1 - 2 * eps)
+        else:  # hinge (SLiC): max(0, 1 - beta h)
+            losses = torch.relu(1 - logits)
+        return StepOutput(losses, metrics)
+
+
+class IPO(_PairwiseLoss):
+    def __init__(self, args: IPOArgs) -> None:
+        self.args = args
+        self.length_normalized = args.length_normalized
+        self.kl_coefficient = args.tau
+
+    def loss(self, batch: PairBatch) -> StepOutput:
+        h, metrics = self.margins(batch)
+        # With a soft label p (P(chosen preferred)), IPO's target margin is (2p - 1) / (2 tau); p = 1 gives 1/(2 tau).
+        target = (2 * batch.labels.to(h.dtype) - 1) / (2 * self.args.tau)
+        return StepOutput((h - target) ** 2, metrics)
