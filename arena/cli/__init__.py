@@ -13,6 +13,7 @@ from arena.errors import ArenaError
 # name -> "module:attribute". One module per command; later commands are added here.
 COMMANDS: dict[str, str] = {
     "init-model": "arena.cli.init_model:init_model",
+    "leaderboard": "arena.cli.leaderboard:leaderboard",
     "plugins": "arena.cli.plugins:plugins",
     "recipes": "arena.cli.recipes:recipes",
     "train": "arena.cli.train:train",
@@ -21,6 +22,7 @@ COMMANDS: dict[str, str] = {
 # One-line help shown by `arena --help` without importing the command's module.
 SHORT_HELP: dict[str, str] = {
     "init-model": "Build a tiny model (tokenizer trained on a corpus, random Llama).",
+    "leaderboard": "Rank models from match results: Nash averaging beside Elo with confidence intervals.",
     "plugins": "List installed plugins and what each provides.",
     "recipes": "Validate recipes and show them resolved.",
     "train": "Train a policy (DPO, IPO, SFT, ...) or a judge from a recipe.",

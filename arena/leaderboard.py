@@ -1,0 +1,293 @@
+"""Publishing a leaderboard: leaderboard.json/.md/.csv, winrates.csv, heatmap.png and index.html.
+
+Everything is rendered in memory first and only then written (each file atomically), so a failure while
+rendering leaves the output folder as it was.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from arena.io import atomic_write_bytes, atomic_write_text
+from arena.ratings.table import COLUMNS, Leaderboard, leaderboard_json
+
+FILES = ("leaderboard.json", "leaderboard.md", "leaderboard.csv", "winrates.csv", "heatmap.png", "index.html")
+HEADINGS = {
+    "rank": "rank",
+    "model": "model",
+    "nash_rating": "Nash rating",
+    "nash_weight": "Nash weight",
+    "elo": "Elo",
+    "elo_ci_low": "Elo 95% CI",
+    "elo_rank_ci": "rank by CI",
+    "win_rate": "win rate",
+    "opponents": "opponents",
+    "matches": "matches",
+}
+
+
+def formatted_rows(board: Leaderboard) -> tuple[list[str], list[list[str]]]:
+    """The table as people read it (terminal, markdown, html): rounded, the interval in one column."""
+
+    def fixed(value: float, digits: int) -> str:
+        return "-" if not math.isfinite(value) else f"{value:.{digits}f}"
+
+    headings = [HEADINGS[c] for c in COLUMNS if c != "elo_ci_high"]
+    rows = []
+    for row in board.rows:
+        interval = (
+            f"[{fixed(row['elo_ci_low'], 1)}, {fixed(row['elo_ci_high'], 1)}]"
+            if math.isfinite(row["elo_ci_low"])
+            else "-"
+        )
+        rows.append(
+            [
+                str(row["rank"]),
+                row["model"],
+                fixed(row["nash_rating"], 4),
+                fixed(row["nash_weight"], 4),
+                fixed(row["elo"], 1),
+                interval,
+                str(row["elo_rank_ci"]),
+                fixed(row["win_rate"], 3),
+                str(row["opponents"]),
+                str(row["matches"]),
+            ]
+        )
+    return headings, rows
+
+
+def render_json(board: Leaderboard) -> str:
+    """Indented two levels deep, each model, pair and win-rate row on one line: readable, diffable, and
+    a third of the size of a fully indented file."""
+    return _indented(leaderboard_json(board), 0) + "\n"
+
+
+def _indented(value: Any, depth: int) -> str:
+    if depth >= 2 or not isinstance(value, dict | list) or not value:
+        return json.dumps(value, allow_nan=False, ensure_ascii=False)
+    inner, outer = "  " * (depth + 1), "  " * depth
+    if isinstance(value, dict):
+        items = [
+            f"{inner}{json.dumps(str(k), ensure_ascii=False)}: {_indented(v, depth + 1)}"
+            for k, v in value.items()
+        ]
+        return "{\n" + ",\n".join(items) + f"\n{outer}}}"
+    return "[\n" + ",\n".join(f"{inner}{_indented(v, depth + 1)}" for v in value) + f"\n{outer}]"
+
+
+def render_csv(board: Leaderboard) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in board.rows:
+        writer.writerow(
+            ["" if isinstance(row[c], float) and not math.isfinite(row[c]) else row[c] for c in COLUMNS]
+        )
+    return buffer.getvalue()
+
+
+def render_winrates_csv(board: Leaderboard) -> str:
+    """Observed win rates only (row beats column); pairs never played are left empty, not imputed."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["model", *board.models])
+    for i, model in enumerate(board.models):
+        writer.writerow(
+            [model, *("" if board.imputed[i, j] else repr(float(w)) for j, w in enumerate(board.W[i]))]
+        )
+    return buffer.getvalue()
+
+
+def _summary(board: Leaderboard) -> str:
+    fit = board.fit
+    interval = (
+        f"95% bootstrap intervals, {fit.bootstrap} rounds resampled by {fit.resampled_by}, seed {board.seed}"
+        if fit.bootstrap
+        else "no bootstrap (--bootstrap 0)"
+    )
+    return (
+        f"{len(board.models)} models, {board.n_matches:,} matches from {board.source}. Sorted by Nash rating "
+        f"(the maximum-entropy Nash equilibrium of A = W - 1/2; 0 on the support), then Elo (Bradley-Terry, "
+        f"mean 1000, 400 points per factor of 10 in odds; {interval}). Win rate: mean over the opponents "
+        f"played. {int(board.imputed.sum())} of {board.W.size - len(board.models)} win-rate cells were never "
+        f"played and are imputed from the Bradley-Terry fit for the Nash game (hatched in the heatmap). "
+        f"Bradley-Terry NLL per match: {fit.nll_per_match:.4f}."
+    )
+
+
+def render_markdown(board: Leaderboard) -> str:
+    headings, rows = formatted_rows(board)
+    lines = [f"# {board.name}", "", _summary(board), ""]
+    lines.append("| " + " | ".join(headings) + " |")
+    lines.append("|" + "|".join("---" if h == "model" else "---:" for h in headings) + "|")
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def render_heatmap(board: Leaderboard) -> bytes:
+    """The win-rate matrix as a PNG, models in table order, percentages in the cells; imputed cells pale,
+    hatched and in grey italics."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+    from matplotlib.patches import PathPatch
+    from matplotlib.path import Path as Outline
+
+    n = len(board.models)
+    cell = 0.5 if n <= 10 else (0.34 if n <= 40 else 0.26)  # inches
+    font = 8 if n <= 20 else (6 if n <= 60 else 4.5)
+    # Fixed margins (inches) instead of tight_layout, which would render the whole figure a second time.
+    label = max(len(m) for m in board.models) * (font + 1) * 0.62 / 72 + 0.6
+    grid, top, right = cell * n, 0.9, 1.1
+    width, height = max(label + grid + right, 5.0), label + grid + top
+    figure = plt.figure(figsize=(width, height), dpi=100 if n <= 60 else 80)
+    left = label + (width - label - grid - right) / 2
+    axes = figure.add_axes((left / width, label / height, grid / width, grid / height))
+    colours = plt.get_cmap("RdBu")(board.W)
+    colours[board.imputed] = 0.55 * colours[board.imputed] + 0.45  # paler: an estimate, not a result
+    axes.imshow(colours, interpolation="nearest", aspect="auto")
+    cells = np.argwhere(board.imputed)
+    if len(cells):
+        # One outline made of all imputed squares, hatched at once (a patch per cell is slow).
+        corners = np.array([(-0.5, -0.5), (0.5, -0.5), (0.5, 0.5), (-0.5, 0.5), (-0.5, -0.5)])
+        vertices = (cells[:, None, ::-1] + corners[None]).reshape(-1, 2)
+        codes = np.tile([Outline.MOVETO, *[Outline.LINETO] * 3, Outline.CLOSEPOLY], len(cells))
+        outline = PathPatch(
+            Outline(vertices, codes), facecolor="none", edgecolor="0.6", hatch="///", linewidth=0
+        )
+        outline.set_transform(axes.transData)
+        axes.add_artist(outline)  # add_patch would walk all its segments to update the data limits
+    axes.add_collection(_cell_numbers(board, font, figure.dpi, axes))
+    axes.set_xticks(range(n), board.models, rotation=90, fontsize=font + 1)
+    axes.set_yticks(range(n), board.models, fontsize=font + 1)
+    axes.set_xlim(-0.5, n - 0.5)
+    axes.set_ylim(n - 0.5, -0.5)
+    axes.set_xlabel("opponent (column)")
+    axes.set_ylabel("model (row)")
+    note = "\nhatched, grey: never played, imputed (Bradley-Terry)" if len(cells) else ""
+    axes.set_title(f"{board.name}\nP(row beats column), %{note}", fontsize=9)
+    bar = figure.add_axes(((left + grid + 0.2) / width, label / height, 0.2 / width, grid / height))
+    figure.colorbar(plt.cm.ScalarMappable(cmap="RdBu", norm=plt.Normalize(0, 1)), cax=bar)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return _palette_png(buffer.getvalue())
+
+
+def _palette_png(png: bytes) -> bytes:
+    """The same image with a 256-colour palette: about a third of the bytes (it is embedded in
+    index.html too), and the figure has far fewer colours than that anyway."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        palette = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    buffer = io.BytesIO()
+    palette.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def _cell_numbers(board: Leaderboard, font: float, dpi: float, axes: Any) -> Any:
+    """All cell labels as one PathCollection of pre-shaped glyphs: a Text artist per cell would take
+    about 40 s for Chatbot Arena's 129 x 129 matrix, this takes about 2."""
+    from matplotlib.collections import PathCollection
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextPath
+    from matplotlib.transforms import Affine2D
+
+    shapes: dict[tuple[str, bool], Any] = {}
+
+    def shape(text: str, italic: bool) -> Any:
+        if (text, italic) not in shapes:
+            path = TextPath(
+                (0, 0), text, prop=FontProperties(size=font, style="italic" if italic else "normal")
+            )
+            box = path.get_extents()
+            centre = Affine2D().translate(-(box.x0 + box.x1) / 2, -(box.y0 + box.y1) / 2)
+            shapes[(text, italic)] = path.transformed(centre)
+        return shapes[(text, italic)]
+
+    paths, offsets, colours = [], [], []
+    for (i, j), value in np.ndenumerate(board.W):
+        imputed = bool(board.imputed[i, j])
+        paths.append(shape(f"{100 * value:.0f}", imputed))
+        offsets.append((j, i))
+        colours.append("0.3" if imputed else ("white" if abs(value - 0.5) > 0.3 else "black"))
+    return PathCollection(
+        paths,
+        offsets=offsets,
+        offset_transform=axes.transData,
+        transform=Affine2D().scale(dpi / 72.0),  # glyphs are shaped in points
+        facecolors=colours,
+        edgecolors="none",
+    )
+
+
+def render_html(board: Leaderboard, heatmap_png: bytes) -> str:
+    """One self-contained page: the table and the heatmap (embedded as a data URI)."""
+    headings, rows = formatted_rows(board)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headings)
+    body = "\n".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    image = base64.b64encode(heatmap_png).decode("ascii")
+    title = html.escape(board.name)
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; font-size: 0.9em; }}
+th, td {{ padding: 0.25em 0.7em; border-bottom: 1px solid #ddd; text-align: right; }}
+td:nth-child(2), th:nth-child(2) {{ text-align: left; }}
+img {{ max-width: 100%; margin-top: 1.5em; }}
+</style>
+</head>
+<body>
+<h1>{title}</h1>
+<p>{html.escape(_summary(board))}</p>
+<table>
+<thead><tr>{head}</tr></thead>
+<tbody>
+{body}
+</tbody>
+</table>
+<img alt="win-rate heatmap of {title}" src="data:image/png;base64,{image}">
+</body>
+</html>
+"""
+
+
+def render_all(board: Leaderboard) -> dict[str, bytes]:
+    """Every output file's content, keyed by file name."""
+    heatmap = render_heatmap(board)
+    texts = {
+        "leaderboard.json": render_json(board),
+        "leaderboard.md": render_markdown(board),
+        "leaderboard.csv": render_csv(board),
+        "winrates.csv": render_winrates_csv(board),
+        "index.html": render_html(board, heatmap),
+    }
+    return {name: heatmap if name == "heatmap.png" else texts[name].encode("utf-8") for name in FILES}
+
+
+def publish(board: Leaderboard, out: str | Path) -> list[Path]:
+    """Render everything, then write the six files (each atomically: temp file, then rename)."""
+    contents = render_all(board)
+    written = []
+    for name, data in contents.items():
+        if name.endswith(".png"):
+            written.append(atomic_write_bytes(Path(out) / name, data))
+        else:
+            written.append(atomic_write_text(Path(out) / name, data.decode("utf-8")))
+    return written
