@@ -36,7 +36,9 @@ def train(recipe: TrainRecipe, recipe_file: str, plugins: Any, *, resume: bool =
 
     settings = recipe.training
     out_dir = output_dir(recipe)
-    accelerator = Accelerator(cpu=settings.device == "cpu", mixed_precision=_mixed_precision(settings.precision))
+    # cpu=True also makes accelerate see torchrun's processes on a machine without a GPU (gloo).
+    on_cpu = settings.device == "cpu" or not torch.cuda.is_available()
+    accelerator = Accelerator(cpu=on_cpu, mixed_precision=_mixed_precision(settings.precision))
     world, rank, main = accelerator.num_processes, accelerator.process_index, accelerator.is_main_process
     micro_batch = _micro_batch(recipe, recipe_file, world)
     _check_output(out_dir, resume, recipe_file)

@@ -103,6 +103,12 @@ GAMES: dict[str, MatrixGame] = {
     ),
 }
 
+def game_corpus(repeats: int = 20) -> list[str]:
+    """Lines that make every built-in action a single token when a tiny tokenizer is trained on them."""
+    actions = sorted({action for game in GAMES.values() for action in game.actions})
+    return [f"{GAME_PROMPT} {action}" for action in actions for _ in range(repeats)]
+
+
 GameName = Literal["dice", "two-actions", "order3", "cycle3"]
 
 
