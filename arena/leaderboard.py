@@ -12,6 +12,7 @@ import html
 import io
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,39 @@ def render_markdown(board: Leaderboard) -> str:
     return "\n".join(lines) + "\n"
 
 
+@dataclass(frozen=True)
+class HeatmapLayout:
+    """Where the heatmap's grid sits, in inches: fixed margins, because tight_layout would render the
+    whole figure a second time (seconds, at 129 models)."""
+
+    n: int
+    cell: float
+    font: float
+    dpi: int
+    label: float  # room for the model names, left of and below the grid
+    left: float  # the grid's left edge
+    top: float  # room for the title, above the grid
+    width: float
+    height: float
+
+    def cell_centre_pixels(self, row: int, column: int) -> tuple[float, float]:
+        """(x, y) of a cell's centre in the PNG, y counted from the top."""
+        return (self.left + (column + 0.5) * self.cell) * self.dpi, (
+            self.top + (row + 0.5) * self.cell
+        ) * self.dpi
+
+
+def heatmap_layout(models: list[str]) -> HeatmapLayout:
+    n = len(models)
+    cell = 0.5 if n <= 10 else (0.34 if n <= 40 else 0.26)
+    font = 8 if n <= 20 else (6 if n <= 60 else 4.5)
+    label = max(len(m) for m in models) * (font + 1) * 0.62 / 72 + 0.6
+    grid, top, right = cell * n, 0.9, 1.1
+    width = max(label + grid + right, 5.0)
+    left = label + (width - label - grid - right) / 2
+    return HeatmapLayout(n, cell, font, 100 if n <= 60 else 80, label, left, top, width, label + grid + top)
+
+
 def render_heatmap(board: Leaderboard) -> bytes:
     """The win-rate matrix as a PNG, models in table order, percentages in the cells; imputed cells pale,
     hatched and in grey italics."""
@@ -144,15 +178,10 @@ def render_heatmap(board: Leaderboard) -> bytes:
     from matplotlib.patches import PathPatch
     from matplotlib.path import Path as Outline
 
-    n = len(board.models)
-    cell = 0.5 if n <= 10 else (0.34 if n <= 40 else 0.26)  # inches
-    font = 8 if n <= 20 else (6 if n <= 60 else 4.5)
-    # Fixed margins (inches) instead of tight_layout, which would render the whole figure a second time.
-    label = max(len(m) for m in board.models) * (font + 1) * 0.62 / 72 + 0.6
-    grid, top, right = cell * n, 0.9, 1.1
-    width, height = max(label + grid + right, 5.0), label + grid + top
-    figure = plt.figure(figsize=(width, height), dpi=100 if n <= 60 else 80)
-    left = label + (width - label - grid - right) / 2
+    layout = heatmap_layout(board.models)
+    n, font, grid = layout.n, layout.font, layout.cell * layout.n
+    width, height, left, label = layout.width, layout.height, layout.left, layout.label
+    figure = plt.figure(figsize=(width, height), dpi=layout.dpi)
     axes = figure.add_axes((left / width, label / height, grid / width, grid / height))
     colours = plt.get_cmap("RdBu")(board.W)
     colours[board.imputed] = 0.55 * colours[board.imputed] + 0.45  # paler: an estimate, not a result
@@ -193,7 +222,7 @@ def _palette_png(png: bytes) -> bytes:
     with Image.open(io.BytesIO(png)) as image:
         palette = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
     buffer = io.BytesIO()
-    palette.save(buffer, format="PNG", optimize=True)
+    palette.save(buffer, format="PNG")
     return buffer.getvalue()
 
 

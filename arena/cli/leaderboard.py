@@ -27,17 +27,19 @@ def leaderboard(matches: str, out: str, bootstrap: int, seed: int, name: str | N
     counts JSON ({models, X, Y}) is read as counts. Writes leaderboard.json, leaderboard.md,
     leaderboard.csv, winrates.csv, heatmap.png and index.html to DIR.
     """
-    from arena import console
-    from arena.leaderboard import formatted_rows, publish
     from arena.ratings.readers import read_matches
-    from arena.ratings.table import build_leaderboard
 
     target = Path(out)
     if target.exists() and not target.is_dir():
         raise ArenaError(f"{out}: --out must be a folder, and this is a file")
-    board = build_leaderboard(
-        read_matches(matches), name or Path(matches).stem, bootstrap=bootstrap, seed=seed
-    )
+    # Read (and validate) first: bad input is reported before scipy and matplotlib are even imported.
+    validated = read_matches(matches)
+
+    from arena import console
+    from arena.leaderboard import formatted_rows, publish
+    from arena.ratings.table import build_leaderboard
+
+    board = build_leaderboard(validated, name or Path(matches).stem, bootstrap=bootstrap, seed=seed)
     publish(board, target)
     headings, rows = formatted_rows(board)
     console.stdout().print(console.table(board.name, headings, rows))

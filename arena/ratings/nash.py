@@ -23,7 +23,6 @@ noise are solved as that degenerate matrix instead of producing NaN or warnings.
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linprog
 
 # Win rates are probabilities; differences below this are treated as floating-point noise.
 NOISE = 1e-10
@@ -73,6 +72,8 @@ def _support_and_interior_point(A: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     y_k = 1 exactly for the models in some equilibrium's support and z_k = 1 exactly for the constraints
     that some equilibrium leaves slack; x / sum(x) is then a point inside every slack constraint.
     """
+    from scipy.optimize import linprog  # here, not at the top: reading matches should not wait for it
+
     n = A.shape[0]
     identity = np.eye(n)
     zeros = np.zeros((n, n))

@@ -74,7 +74,8 @@ def win_rate_matrix(
     matches: Matches | pd.DataFrame | Iterable[Any],
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(models, W, counts): W[i][j] = rate at which i beats j (a tie counts 1/2, soft outcomes averaged),
-    NaN for pairs never played, W[i][i] = 1/2; counts[i][j] = matches between i and j (i != j)."""
+    NaN for pairs never played, W[i][i] = 1/2; counts[i][j] = matches between i and j (on the diagonal,
+    matches of a model against itself, which leave W untouched)."""
     matches = as_matches(matches)
     n = len(matches.models)
     scores = np.zeros((n, n))
@@ -85,8 +86,11 @@ def win_rate_matrix(
     np.add.at(scores, (b, a), c * (1.0 - x))
     np.add.at(counts, (a, b), c)
     np.add.at(counts, (b, a), c)
+    selves = ~others
+    np.add.at(counts, (matches.a[selves], matches.a[selves]), matches.count[selves])
     W = np.full((n, n), np.nan)
     played = counts > 0
+    np.fill_diagonal(played, False)
     W[played] = scores[played] / counts[played]
     # Exactly W[j][i] = 1 - W[i][j]: computed once per pair, from the lower index's side.
     upper = np.triu(played, 1)
