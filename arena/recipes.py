@@ -8,6 +8,9 @@ Relative paths in a recipe are read from the current directory (where `arena` ru
 
 from __future__ import annotations
 
+import dataclasses
+import types
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -325,7 +328,32 @@ def apply_override(file: str, raw: dict[str, Any], key: str, value: Any) -> None
         else:
             if isinstance(node, dict) and (index not in node or node[index] is None):
                 node[index] = {}
+            elif isinstance(node[index], str) and (shorthand := _shorthand_at(raw, parts[: depth + 1])):
+                # `data: x.jsonl` is short for `data: {path: x.jsonl}`: expand it to set a sibling key.
+                node[index] = {shorthand: node[index]}
             node = node[index]
+
+
+def _shorthand_at(raw: Mapping[str, Any], parts: Sequence[str]) -> str | None:
+    """The shorthand key of the dataclass found at `parts` in the recipe's schema, if it has one."""
+    hint: Any = RECIPE_KINDS.get(str(raw.get("kind")))
+    for part in parts:
+        hint = _unwrap(hint)
+        if typing.get_origin(hint) is list:  # a numeric part indexes the list: step into its items
+            hint = typing.get_args(hint)[0]
+        elif dataclasses.is_dataclass(hint):
+            hint = typing.get_type_hints(hint, include_extras=True).get(part)
+        else:
+            return None
+    hint = _unwrap(hint)
+    return getattr(hint, "__shorthand__", None) if dataclasses.is_dataclass(hint) else None
+
+
+def _unwrap(hint: Any) -> Any:
+    """`Annotated[X, ...]` and `X | None` -> X."""
+    while typing.get_origin(hint) in (typing.Union, types.UnionType, typing.Annotated):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    return hint
 
 
 def resolved_yaml(recipe: Recipe) -> str:

@@ -102,6 +102,7 @@ class ModelRef(Check):
 
     what: str = "model directory"
     allow_file: bool = False
+    local_suffixes: tuple[str, ...] = ()  # a name ending so is a local file, never a hub id
 
     def description(self) -> str:
         return f"a {self.what} or a hub id"
@@ -114,14 +115,22 @@ class ModelRef(Check):
             if path.is_file() and not self.allow_file:
                 raise FieldError(key, f"expected a {self.what}, got the file '{value}'")
             return
-        looks_local = not _HUB_ID.match(value) or (path.parent != context.base_dir and path.parent.exists())
+        looks_local = (
+            not _HUB_ID.match(value)
+            or value.lower().endswith(self.local_suffixes)
+            or (path.parent != context.base_dir and path.parent.exists())
+        )
         if looks_local:
             raise FieldError(key, f"no such {self.what} '{value}' (nor a hub id)")
 
 
 def DatasetRef() -> ModelRef:  # noqa: N802 - reads like the other markers
     """A local data file or directory, or a hub dataset id."""
-    return ModelRef(what="data file or directory", allow_file=True)
+    return ModelRef(
+        what="data file or directory",
+        allow_file=True,
+        local_suffixes=(".json", ".jsonl", ".csv", ".parquet", ".txt", ".arrow"),
+    )
 
 
 @dataclass(frozen=True)

@@ -343,7 +343,7 @@ def test_typed_recipe_objects(workdir: Path, env: dict[str, str], monkeypatch: p
         and recipe.args.loss == "sigmoid"
     )
     assert recipe.task is not None and recipe.task.name == "dice" and recipe.task.args.reference is None
-    game = host.tasks.get("dice").build(recipe.task.args)
+    game = host.tasks.get("dice").build(recipe.task.args).game
     assert game.reference == (0.6, 0.3, 0.1)
     with pytest.raises(RecipeError) as caught:
         load_recipe("train.yaml", ["kind=judge"], registries=host.registries, expect="train")

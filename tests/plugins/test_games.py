@@ -17,9 +17,10 @@ def host():  # noqa: ANN201 - a PluginHost
 
 
 def test_dice_matrix_and_reference_match_the_paper(host) -> None:  # noqa: ANN001
-    dice = host.tasks.get("dice").build(GameArgs())
-    assert isinstance(dice, Task)
-    assert dice.prompts() == ["Pick one:"]
+    task = host.tasks.get("dice").build(GameArgs())
+    assert isinstance(task, Task)
+    assert task.prompts() == ["Pick one:"]
+    dice = task.game
     assert dice.reference == (0.6, 0.3, 0.1)
     # Dice {2,4,9}, {1,6,8}, {3,5,7}: count the 9 face pairs directly.
     faces = [(2, 4, 9), (1, 6, 8), (3, 5, 7)]
@@ -53,7 +54,7 @@ def test_responses_that_are_not_actions_lose(host) -> None:  # noqa: ANN001
 
 
 def test_cycle_and_total_order(host) -> None:  # noqa: ANN001
-    cycle = host.tasks.get("cycle3").build(GameArgs())
+    cycle = host.tasks.get("cycle3").build(GameArgs()).game
     assert [
         cycle.preference(x, y) for x, y in [("rock", "paper"), ("paper", "scissors"), ("scissors", "rock")]
     ] == [
@@ -61,17 +62,46 @@ def test_cycle_and_total_order(host) -> None:  # noqa: ANN001
         1.0,
         1.0,
     ]
-    order = host.tasks.get("order3").build(GameArgs())
+    order = host.tasks.get("order3").build(GameArgs()).game
     assert order.preference("red", "blue") == 1.0 and order.preference("blue", "green") == 0.0
 
 
 def test_reference_override_and_its_errors(host) -> None:  # noqa: ANN001
     entry = host.tasks.get("two-actions")
-    assert entry.build(GameArgs(reference=[0.25, 0.75])).reference == (0.25, 0.75)
+    assert entry.build(GameArgs(reference=[0.25, 0.75])).game.reference == (0.25, 0.75)
     with pytest.raises(
         ArenaError, match=r"^args.reference: expected 2 probabilities for game 'two-actions', got 3$"
     ):
         entry.build(GameArgs(reference=[0.2, 0.3, 0.5]))
+
+
+def test_preference_pairs_are_the_datasets_of_the_ipo_paper(host) -> None:  # noqa: ANN001
+    order = host.tasks.get("order3").build(GameArgs())
+    assert [(r["chosen"], r["rejected"], r["label"]) for r in order.pairs_rows()] == [
+        ("red", "green", 1.0),
+        ("red", "blue", 1.0),
+        ("green", "blue", 1.0),
+    ]
+    cycle = host.tasks.get("cycle3").build(GameArgs())
+    assert [(r["chosen"], r["rejected"]) for r in cycle.pairs_rows()] == [
+        ("rock", "paper"),
+        ("paper", "scissors"),
+        ("scissors", "rock"),
+    ]
+    dice = host.tasks.get("dice").build(GameArgs())
+    assert [r["label"] for r in dice.pairs_rows()] == pytest.approx([5 / 9] * 3, abs=1e-15)
+
+
+def test_matrix_game_from_the_recipe(host) -> None:  # noqa: ANN001
+    from arena_plugins.games import MatrixGameArgs
+
+    task = host.tasks.get("matrix-game").build(
+        MatrixGameArgs(actions=["a", "b"], preferences=[[0.5, 0.8], [0.2, 0.5]])
+    )
+    assert task.game.reference == (0.5, 0.5)
+    assert task.oracle_judge().compare(["p"], ["a"], ["b"]) == [0.8]
+    bad = MatrixGameArgs(actions=["a", "b"], preferences=[[0.5, 0.8], [0.3, 0.5]])
+    assert bad.check() == ("preferences.0.1", "expected P[0][1] + P[1][0] = 1")
 
 
 def test_judge_batches_must_line_up(host) -> None:  # noqa: ANN001
