@@ -175,6 +175,14 @@ class GameTask:
         with torch.no_grad():
             return action_logprobs(policy, self.game.prompt, self._token_ids).exp().tolist()
 
+    def equilibrium(self, tau: float) -> list[float]:
+        """The exact answer: the regularised Nash equilibrium pi*_tau of (P, mu) (KNOWN_ANSWERS.md section 2)."""
+        import numpy as np
+
+        from arena.ratings import regularized_nash
+
+        return regularized_nash(np.array(self.game.preferences), np.array(self.game.reference), tau).tolist()
+
     def diagnostics(self, policy: Any, tau: float | None) -> dict[str, Any]:
         probs = self.action_probs(policy)
         result: dict[str, Any] = {"action_probs": probs}

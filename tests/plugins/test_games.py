@@ -92,6 +92,15 @@ def test_preference_pairs_are_the_datasets_of_the_ipo_paper(host) -> None:  # no
     assert [r["label"] for r in dice.pairs_rows()] == pytest.approx([5 / 9] * 3, abs=1e-15)
 
 
+@pytest.mark.parametrize(
+    ("tau", "expected"),
+    [(1.0, (0.6065, 0.2918, 0.1018)), (0.1, (0.6437, 0.2285, 0.1278)), (0.01, (0.4207, 0.2385, 0.3409))],
+)
+def test_dice_equilibrium_is_the_papers(host, tau: float, expected: tuple[float, ...]) -> None:  # noqa: ANN001
+    dice = host.tasks.get("dice").build(GameArgs())
+    assert dice.equilibrium(tau) == pytest.approx(list(expected), abs=1e-4)
+
+
 def test_matrix_game_from_the_recipe(host) -> None:  # noqa: ANN001
     from arena_plugins.games import MatrixGameArgs
 
