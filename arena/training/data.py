@@ -44,8 +44,13 @@ class Tokenized:
     truncated: int  # rows that were cut to fit max_length
 
 
-def load_rows(data: DataSettings, columns: Sequence[str], recipe_file: str) -> list[dict[str, Any]]:
-    """Rows with the columns an algorithm reads (after `data.columns` renames), as plain dicts."""
+def load_rows(
+    data: DataSettings, columns: Sequence[str], recipe_file: str, key: str = "data"
+) -> list[dict[str, Any]]:
+    """Rows with the columns an algorithm reads (after `data.columns` renames), as plain dicts.
+
+    `key` is where the recipe names this data, for error messages (`data`, `prompts`).
+    """
     import datasets
 
     datasets.disable_progress_bars()
@@ -54,8 +59,11 @@ def load_rows(data: DataSettings, columns: Sequence[str], recipe_file: str) -> l
         if path.is_file():
             builder = _BUILDERS.get(path.suffix.lower())
             if builder is None:
-                raise RecipeError(recipe_file, "data.path", f"expected a .jsonl, .json, .csv or .parquet file, got "
-                                  f"'{data.path}'")
+                raise RecipeError(
+                    recipe_file,
+                    f"{key}.path",
+                    f"expected a .jsonl, .json, .csv or .parquet file, got '{data.path}'",
+                )
             table = datasets.load_dataset(builder, data_files=str(path), split="train")
         elif path.is_dir() and (path / "dataset_info.json").exists():
             table = datasets.load_from_disk(str(path))
@@ -65,7 +73,7 @@ def load_rows(data: DataSettings, columns: Sequence[str], recipe_file: str) -> l
         raise
     except Exception as exc:  # datasets raises many types for unreadable data
         reason = " ".join(str(exc).split())[:200]
-        raise RecipeError(recipe_file, "data.path", f"cannot read '{data.path}': {reason}") from None
+        raise RecipeError(recipe_file, f"{key}.path", f"cannot read '{data.path}': {reason}") from None
     renames = {source: target for target, source in data.columns.items()}
     available = [renames.get(name, name) for name in table.column_names]
     for column in columns:
@@ -73,18 +81,20 @@ def load_rows(data: DataSettings, columns: Sequence[str], recipe_file: str) -> l
             source = data.columns.get(column, column)
             raise RecipeError(
                 recipe_file,
-                f"data.columns.{column}",
+                f"{key}.columns.{column}" if key == "data" else f"{key}.column",
                 f"column '{source}' not in '{data.path}' (columns: {', '.join(table.column_names)})",
             )
     rows = [{renames.get(k, k): v for k, v in row.items()} for row in table]
     if data.limit is not None:
         rows = rows[: data.limit]
     if not rows:
-        raise RecipeError(recipe_file, "data.path", f"'{data.path}' has no rows")
+        raise RecipeError(recipe_file, f"{key}.path", f"'{data.path}' has no rows")
     return rows
 
 
-def tokenize_pairs(rows: Sequence[dict[str, Any]], policy: Policy, max_length: int, add_eos: bool) -> Tokenized:
+def tokenize_pairs(
+    rows: Sequence[dict[str, Any]], policy: Policy, max_length: int, add_eos: bool
+) -> Tokenized:
     prompts = policy.encode_prompts([str(row["prompt"]) for row in rows])
     chosen = _encode_completions(policy, [row["chosen"] for row in rows], add_eos)
     rejected = _encode_completions(policy, [row["rejected"] for row in rows], add_eos)
@@ -97,7 +107,9 @@ def tokenize_pairs(rows: Sequence[dict[str, Any]], policy: Policy, max_length: i
     return Tokenized(examples, truncated)
 
 
-def tokenize_completions(rows: Sequence[dict[str, Any]], policy: Policy, max_length: int, add_eos: bool) -> Tokenized:
+def tokenize_completions(
+    rows: Sequence[dict[str, Any]], policy: Policy, max_length: int, add_eos: bool
+) -> Tokenized:
     prompts = policy.encode_prompts([str(row["prompt"]) for row in rows])
     completions = _encode_completions(policy, [row["completion"] for row in rows], add_eos)
     examples, truncated = [], 0
@@ -114,7 +126,9 @@ def _encode_completions(policy: Policy, texts: Sequence[Any], add_eos: bool) -> 
     return [list(ids) + ([eos] if add_eos and eos is not None else []) for ids in encoded]
 
 
-def _fit(prompt: list[int], completions: list[list[int]], max_length: int) -> tuple[list[int], list[list[int]], int]:
+def _fit(
+    prompt: list[int], completions: list[list[int]], max_length: int
+) -> tuple[list[int], list[list[int]], int]:
     longest = max(len(c) for c in completions)
     if len(prompt) + longest <= max_length:
         return prompt, completions, 0
