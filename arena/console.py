@@ -39,7 +39,9 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table
     return result
 
 
-def progress(description: str, total: int, *, fields: dict[str, str] | None = None, enabled: bool = True) -> Any:
+def progress(
+    description: str, total: int, *, fields: dict[str, str] | None = None, enabled: bool = True
+) -> Any:
     """A progress bar with ETA and extra text fields (e.g. loss, throughput): `with progress(...) as bar:`.
 
     `bar.update(task, advance=1, **fields)`; `enabled=False` (non-main processes) draws nothing.
@@ -59,3 +61,8 @@ def progress(description: str, total: int, *, fields: dict[str, str] | None = No
     )
     bar.add_task(description, total=total, **(fields or {}))
     return bar
+
+
+def log_line(message: str) -> None:
+    """A plain progress line on stderr, for logs that are not a terminal."""
+    print(f"arena: {message}", file=sys.stderr, flush=True)

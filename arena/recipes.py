@@ -177,7 +177,11 @@ class TournamentRecipe:
     samples_per_prompt: Annotated[int, Positive] = 1
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     backend: BackendRef | None = None  # default: vllm when installed, else hf
-    leaderboard: str | None = None  # default: the tournament's name
+    leaderboard: str | None = None  # default: the tournament's name; published to leaderboards/<leaderboard>/
+    bootstrap: Annotated[int, NonNegative] = 1000  # rounds for Elo confidence intervals, resampled by prompt
+    # Prompts per generation call and judgments per judge call; each is committed to the store at once,
+    # so a killed run loses at most one such block.
+    commit_every: Annotated[int, Positive] = 64
     output: str | None = None  # default: runs/<name>
 
     def check(self) -> tuple[str, str] | None:

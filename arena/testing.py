@@ -38,3 +38,18 @@ def run_arena(
         timeout=timeout,
     )
     return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+def install_fixture_plugin(site: Path, entry_point: str, module: str, source: str) -> None:
+    """Make `module` (its `source`) an installed distribution with an `arena` entry point under `site`.
+
+    importlib.metadata finds it exactly as it finds a pip-installed package once `site` is on sys.path
+    (or PYTHONPATH for a subprocess): tests of plugin discovery need no pip install.
+    """
+    import textwrap
+
+    (site / f"{module}.py").write_text(textwrap.dedent(source))
+    dist_info = site / f"{module}-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text(f"[arena]\n{entry_point} = {module}\n")

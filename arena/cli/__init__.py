@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "leaderboard": "arena.cli.leaderboard:leaderboard",
     "plugins": "arena.cli.plugins:plugins",
     "recipes": "arena.cli.recipes:recipes",
+    "tournament": "arena.cli.tournament:tournament",
     "train": "arena.cli.train:train",
 }
 
@@ -25,6 +26,7 @@ SHORT_HELP: dict[str, str] = {
     "leaderboard": "Rank models from match results: Nash averaging beside Elo with confidence intervals.",
     "plugins": "List installed plugins and what each provides.",
     "recipes": "Validate recipes and show them resolved.",
+    "tournament": "Run a round-robin tournament and publish its Nash leaderboard.",
     "train": "Train a policy (DPO, IPO, SFT, ...) or a judge from a recipe.",
 }
 

@@ -7,10 +7,11 @@ as a pip-installed package is; subprocesses see them through PYTHONPATH.
 from __future__ import annotations
 
 import os
-import textwrap
 from pathlib import Path
 
 import pytest
+
+from arena.testing import install_fixture_plugin
 
 PLUGINS: dict[str, tuple[str, str]] = {
     # entry-point name: (module name, module source)
@@ -84,15 +85,6 @@ PLUGINS: dict[str, tuple[str, str]] = {
         """,
     ),
 }
-
-
-def install_fixture_plugin(site: Path, entry_point: str, module: str, source: str) -> None:
-    """Write a module and the dist-info that makes it an installed distribution with an entry point."""
-    (site / f"{module}.py").write_text(textwrap.dedent(source))
-    dist_info = site / f"{module}-1.0.dist-info"
-    dist_info.mkdir()
-    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n")
-    (dist_info / "entry_points.txt").write_text(f"[arena]\n{entry_point} = {module}\n")
 
 
 @pytest.fixture(scope="session")

@@ -33,11 +33,15 @@ training:
 """
 
 
-def train_game(tmp_path: Path, model: Path, name: str, algorithm: str, args: str, task: str, steps: int,
-               batch: int) -> dict:
+def train_game(
+    tmp_path: Path, model: Path, name: str, algorithm: str, args: str, task: str, steps: int, batch: int
+) -> dict:
     recipe = tmp_path / f"{name}.yaml"
-    recipe.write_text(RECIPE.format(name=name, algorithm=algorithm, args=args, model=model, task=task,
-                                    steps=steps, batch=batch))
+    recipe.write_text(
+        RECIPE.format(
+            name=name, algorithm=algorithm, args=args, model=model, task=task, steps=steps, batch=batch
+        )
+    )
     result = run_arena(["train", str(recipe)], cwd=tmp_path, env={"OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "runs" / name / "summary.json").read_text())
@@ -46,7 +50,9 @@ def train_game(tmp_path: Path, model: Path, name: str, algorithm: str, args: str
 
 
 @pytest.mark.parametrize("tau", [0.1, 0.5, 1.0])
-def test_ipo_two_actions_converges_to_sigmoid_half_over_tau(tmp_path: Path, game_model_dir: Path, tau: float) -> None:
+def test_ipo_two_actions_converges_to_sigmoid_half_over_tau(
+    tmp_path: Path, game_model_dir: Path, tau: float
+) -> None:
     final = train_game(tmp_path, game_model_dir, "ipo-two", "ipo", f"{{tau: {tau}}}", "two-actions", 300, 1)
     expected = 1 / (1 + math.exp(-0.5 / tau))  # 0.9933, 0.7311, 0.6225
     assert final["action_probs"][0] == pytest.approx(expected, abs=1e-3)
@@ -67,6 +73,8 @@ def test_ipo_on_d1_reaches_the_exact_minimiser(
     assert final["action_probs"] == pytest.approx(exact, abs=1e-3)
 
 
-def test_dpo_ignores_regularisation_with_deterministic_preferences(tmp_path: Path, game_model_dir: Path) -> None:
+def test_dpo_ignores_regularisation_with_deterministic_preferences(
+    tmp_path: Path, game_model_dir: Path
+) -> None:
     final = train_game(tmp_path, game_model_dir, "dpo-two", "dpo", "{beta: 1.0}", "two-actions", 300, 1)
     assert final["action_probs"][0] > 0.99  # IPO at tau = 1 would stop at 0.6225

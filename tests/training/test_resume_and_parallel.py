@@ -55,7 +55,9 @@ def write_run(directory: Path, model: Path, steps: int, save_every: int = 0, acc
         for prompt, chosen, rejected in PAIRS:
             stream.write(json.dumps({"prompt": prompt, "chosen": chosen, "rejected": rejected}) + "\n")
     recipe = directory / "recipe.yaml"
-    recipe.write_text(RECIPE.format(model=model, steps=steps, save_every=save_every, accumulation=accumulation))
+    recipe.write_text(
+        RECIPE.format(model=model, steps=steps, save_every=save_every, accumulation=accumulation)
+    )
     return recipe
 
 
@@ -72,8 +74,13 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path: Path, game_mo
     killed = tmp_path / "killed"
     write_run(killed, game_model_dir, steps, save_every=20)
     env = {**os.environ, **OFFLINE_ENV, "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "arena", "train", "recipe.yaml"], cwd=killed, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "arena", "train", "recipe.yaml"],
+        cwd=killed,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     checkpoint = killed / "runs" / "run" / "checkpoints" / "step-00000040"
     deadline = time.monotonic() + 300
     while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
@@ -118,9 +125,24 @@ def test_two_processes_take_the_same_steps_as_one(tmp_path: Path, game_model_dir
     write_run(double, game_model_dir, steps)
     env = {**os.environ, **OFFLINE_ENV, "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-         "-m", "arena", "train", "recipe.yaml"],
-        cwd=double, env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29517",
+            "-m",
+            "arena",
+            "train",
+            "recipe.yaml",
+        ],
+        cwd=double,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((double / "runs" / "run" / "summary.json").read_text())

@@ -1,0 +1,56 @@
+"""Fingerprints: what a cached generation or judgment depends on, independent of where files live.
+
+A model directory's fingerprint hashes its files' contents (weights, config, tokenizer), never its path:
+moving or copying a model keeps its cache, retraining it into the same path does not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from arena.schema import to_plain
+from arena.tournament.store import TournamentStore
+
+_CHUNK = 1 << 20
+
+
+def model_fingerprint(model: str, store: TournamentStore | None = None) -> str:
+    """sha256 of a directory's files (names and contents), or "hub:<id>" for a hub id."""
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        return f"hub:{model}"
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    stamp = json.dumps([(str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns) for p in files])
+    resolved = str(path.resolve())
+    if store is not None and (known := store.known_fingerprint(resolved, stamp)):
+        return known
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(str(file.relative_to(path)).encode() + b"\0")
+        with file.open("rb") as stream:
+            while chunk := stream.read(_CHUNK):
+                digest.update(chunk)
+    result = digest.hexdigest()
+    if store is not None:
+        store.remember_fingerprint(resolved, stamp, result)
+    return result
+
+
+def judge_fingerprint(name: str, args: Any, store: TournamentStore | None = None) -> str:
+    """The judge's name and resolved args; any local model directory in the args by its contents."""
+    plain = to_plain(args)
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        if isinstance(value, str) and value and Path(value).expanduser().is_dir():
+            return {"directory": model_fingerprint(value, store)}
+        return value
+
+    payload = json.dumps({"judge": name, "args": resolve(plain)}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()

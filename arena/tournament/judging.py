@@ -1,0 +1,118 @@
+"""Judging stage: every pair of entrants, every prompt, every sample pairing.
+
+A pairwise judge is asked both orders and the two are averaged, P = (c(a, b) + 1 - c(b, a)) / 2, so
+position bias cancels. A pointwise judge scores each response once, and every pair follows from the
+scores: M x P x n calls instead of M^2 x P x n^2. Identical texts tie at exactly 1/2 without a call.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from itertools import combinations
+from typing import Any
+
+from arena.errors import ArenaError
+from arena.generation.base import Sample
+from arena.judging import sigmoid_preference
+from arena.tournament.store import PairKey, TournamentStore
+
+Samples = dict[str, dict[str, list[Sample]]]  # entrant -> prompt -> samples
+
+
+def pairings(
+    entrants: Sequence[str], prompts: Sequence[str], samples: Samples
+) -> Iterator[tuple[str, str, int, str, str]]:
+    """(entrant a, entrant b, prompt index, text a, text b) for every match of the round robin."""
+    for a, b in combinations(entrants, 2):
+        for index, prompt in enumerate(prompts):
+            for first in samples[a][prompt]:
+                for second in samples[b][prompt]:
+                    yield a, b, index, first.text, second.text
+
+
+def pairwise_items(entrants: Sequence[str], prompts: Sequence[str], samples: Samples) -> list[PairKey]:
+    items: dict[PairKey, None] = {}
+    for _, _, index, text_a, text_b in pairings(entrants, prompts, samples):
+        if text_a != text_b:
+            prompt = prompts[index]
+            items[(prompt, text_a, text_b)] = None
+            items[(prompt, text_b, text_a)] = None
+    return list(items)
+
+
+def pointwise_items(
+    entrants: Sequence[str], prompts: Sequence[str], samples: Samples
+) -> list[tuple[str, str]]:
+    items: dict[tuple[str, str], None] = {}
+    for entrant in entrants:
+        for prompt in prompts:
+            for sample in samples[entrant][prompt]:
+                items[(prompt, sample.text)] = None
+    return list(items)
+
+
+def run_judge(
+    store: TournamentStore,
+    judge: Any,
+    judge_name: str,
+    fingerprint: str,
+    items: list[Any],
+    pointwise: bool,
+    batch_size: int,
+    on_batch: Callable[[int], None],
+) -> int:
+    """Judge what the cache lacks, a batch per transaction; returns how many items the judge was asked."""
+    cached = store.scores(fingerprint) if pointwise else store.judgments(fingerprint)
+    todo = [item for item in items if item not in cached]
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start : start + batch_size]
+        prompts = [item[0] for item in batch]
+        if pointwise:
+            values = judge.score(prompts, [item[1] for item in batch])
+        else:
+            values = judge.compare(prompts, [item[1] for item in batch], [item[2] for item in batch])
+        _check_values(judge_name, values, batch, pointwise)
+        (store.add_scores if pointwise else store.add_judgments)(
+            fingerprint, list(zip(batch, values, strict=True))
+        )
+        on_batch(len(batch))
+    return len(todo)
+
+
+def _check_values(judge_name: str, values: Sequence[Any], batch: Sequence[Any], pointwise: bool) -> None:
+    """A judge's bad values are refused before anything of the batch is stored."""
+    if len(values) != len(batch):
+        raise ArenaError(f"judge '{judge_name}' returned {len(values)} values for {len(batch)} items")
+    for value, item in zip(values, batch, strict=True):
+        number = float(value)
+        bad = not math.isfinite(number) if pointwise else not (0.0 <= number <= 1.0)  # NaN fails too
+        if bad:
+            expected = "a finite score" if pointwise else "a probability in [0, 1]"
+            raise ArenaError(
+                f"judge '{judge_name}' returned {number!r} for prompt {item[0][:40]!r}; expected {expected} "
+                "(nothing of this batch was stored)"
+            )
+
+
+def match_rows(
+    entrants: Sequence[str],
+    prompts: Sequence[str],
+    samples: Samples,
+    judgments: dict[PairKey, float],
+    scores: dict[tuple[str, str], float],
+    pointwise: bool,
+    judge_name: str,
+) -> list[dict[str, Any]]:
+    """The match table: P(entrant a's response beats entrant b's) for every pairing, by prompt."""
+    rows = []
+    for a, b, index, text_a, text_b in pairings(entrants, prompts, samples):
+        prompt = prompts[index]
+        if text_a == text_b:
+            p_a = 0.5
+        elif pointwise:
+            p_a = sigmoid_preference(scores[(prompt, text_a)], scores[(prompt, text_b)])
+        else:
+            p_a = 0.5 * (judgments[(prompt, text_a, text_b)] + 1.0 - judgments[(prompt, text_b, text_a)])
+        rows.append({"model_a": a, "model_b": b, "p_a": p_a, "prompt_id": index, "judge": judge_name})
+    return rows
