@@ -68,8 +68,8 @@ def formatted_rows(board: Leaderboard) -> tuple[list[str], list[list[str]]]:
 
 
 def render_json(board: Leaderboard) -> str:
-    """Indented two levels deep, each model, pair and win-rate row on one line: readable, diffable, and
-    a third of the size of a fully indented file."""
+    """Indented two levels deep, each model, pair and win-rate row on one line: readable and diffable
+    (a fully indented file would put each of Chatbot Arena's 16,641 win rates on a line of its own)."""
     return _indented(leaderboard_json(board), 0) + "\n"
 
 

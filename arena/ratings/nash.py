@@ -55,13 +55,13 @@ def max_entropy_nash(W: np.ndarray) -> np.ndarray:
     if n == 1 or np.max(np.abs(A)) <= NOISE:
         return np.full(n, 1.0 / n)  # every mix is an equilibrium: the uniform one has most entropy
     support, always_tight, start = _support_and_interior_point(A)
-    if support.sum() == 1:
-        return support / 1.0
     S = np.flatnonzero(support)
-    p_S = _max_entropy_on_face(A, S, always_tight, start[S])
     p = np.zeros(n)
-    p[S] = p_S
-    return p
+    p[S] = start[S] if len(S) == 1 else _max_entropy_on_face(A, S, always_tight, start[S])
+    p /= p.sum()
+    # Never return a non-equilibrium: should rounding ever defeat the face search, the LP's point is an
+    # equilibrium too (not of maximum entropy). No input we know of gets here.
+    return p if np.max(A @ p) <= 1e-8 else start
 
 
 def _support_and_interior_point(A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -98,7 +98,7 @@ def _support_and_interior_point(A: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     if not support.any():  # unreachable in exact arithmetic (an equilibrium always exists)
         raise RuntimeError("equilibrium LP returned no support")
     start = np.where(support, np.maximum(x, 0.0), 0.0)
-    return support.astype(float), always_tight, start / start.sum()
+    return support, always_tight, start / start.sum()
 
 
 def _max_entropy_on_face(
@@ -151,9 +151,10 @@ def _newton_on_affine_set(
         return p, None
     for _ in range(100):
         gradient = basis.T @ (-np.log(p) - 1.0)
-        hessian = (basis.T * (1.0 / p)) @ basis
-        direction = basis @ np.linalg.solve(hessian, gradient)
-        decrement = float(gradient @ np.linalg.solve(hessian, gradient))
+        hessian = (basis.T * (1.0 / p)) @ basis  # minus entropy's Hessian, in the null space
+        newton = np.linalg.solve(hessian, gradient)
+        direction = basis @ newton
+        decrement = float(gradient @ newton)
         step = 1.0
         # Stay strictly positive (entropy's domain) and inside the inequalities not yet held.
         shrinking = direction < 0
