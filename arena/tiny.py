@@ -22,6 +22,20 @@ SPECIAL_TOKENS = (BOS_TOKEN, EOS_TOKEN, PAD_TOKEN)
 # vLLM's CPU attention kernels refuse head sizes below 32.
 MIN_HEAD_DIM = 32
 
+# A few lines to train a tokenizer on when no corpus is at hand (tests, demos).
+SAMPLE_CORPUS: tuple[str, ...] = (
+    "The quick brown fox jumps over the lazy dog.",
+    "A small model learns to write short sentences about animals and the weather.",
+    "It was a bright cold day in April, and the clocks were striking thirteen.",
+    "Call me Ishmael. Some years ago I thought I would sail about and see the watery part of the world.",
+    "The rain in Spain stays mainly in the plain.",
+    "Red, green and blue are colours of light; rock, paper and scissors are a game.",
+    "Pick one: yes or no. The answer is yes, and the other answer is no.",
+    "Two roads diverged in a yellow wood, and sorry I could not travel both.",
+    "Question: what is two plus three? Answer: five.",
+    "Write a haiku about the sea. Waves fold into foam; the gulls argue with the wind; salt on every stone.",
+)
+
 
 @dataclass(frozen=True)
 class TinyModelSpec:
@@ -43,6 +57,8 @@ class TinyModelSpec:
                 f"head_dim is {head_dim} (hidden_size {self.hidden_size} / heads {self.heads}); "
                 f"vLLM's CPU attention needs at least {MIN_HEAD_DIM}"
             )
+        if head_dim % 2:
+            raise ArenaError(f"head_dim is {head_dim}; rotary position embeddings need an even head_dim")
         # 256 byte symbols + the special tokens must fit, or BPE has nothing to merge into.
         if self.vocab_size < 256 + len(SPECIAL_TOKENS):
             least = 256 + len(SPECIAL_TOKENS)

@@ -106,7 +106,9 @@ def _sample_batch(
         token = torch.where(finished, torch.full_like(token, tokenizer.pad_token_id), token)
         tokens.append(token)
         per_model_logprobs.append(
-            torch.stack([_logprob_of(x, token) for x in (policy_logits, reference_logits, mixture_logits)])
+            torch.stack(
+                [_logprob_of(x, token) for x in (policy_logits, reference_logits, mixture_logits)], dim=1
+            )
         )
         finished |= torch.isin(token, eos)
         if bool(finished.all()) or step == sampling.max_new_tokens - 1:

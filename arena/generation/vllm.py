@@ -146,13 +146,17 @@ def _start_engine(vllm: Any, name: str, config: VLLMBackendConfig, key: tuple[An
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     tokenizer = load_tokenizer(name, trust_remote_code=config.trust_remote_code)
+    engine = _Engine(key, None, tokenizer, _eos_ids(name, tokenizer), original_set_num_threads)
+    # The LLM is only ever held by `engine.llm`, never by a local variable: vLLM keeps tracebacks of
+    # errors it caught while importing, and their frames (this one among their callers) would keep
+    # a local LLM, and its memory, alive after shutdown. Shutdown clears the attribute.
     try:
         with _caller_random_state_kept():
-            llm = vllm.LLM(name, tokenizer=name, **options)
+            engine.llm = vllm.LLM(name, tokenizer=name, **options)
     except (OSError, ValueError) as exc:
         torch.set_num_threads = original_set_num_threads
         raise ArenaError(f"vLLM cannot load '{name}': {' '.join(str(exc).split())[:300]}") from exc
-    return _Engine(key, llm, tokenizer, _eos_ids(name, tokenizer), original_set_num_threads)
+    return engine
 
 
 @contextmanager

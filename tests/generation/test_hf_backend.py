@@ -10,8 +10,8 @@ import torch
 from arena.generation import HFBackendConfig, SamplingSettings
 from arena.generation.hf import HFBackend
 from arena.generation.logprobs import score_completions
-from arena.policy import Policy
 from arena.plugins import make_plugin_host
+from arena.policy import Policy
 
 SAMPLING = SamplingSettings(max_new_tokens=12, temperature=1.0, seed=7)
 

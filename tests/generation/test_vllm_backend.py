@@ -99,9 +99,13 @@ def test_stops_at_eos_after_tearing_the_last_engine_down(
 
     assert vllm_backend._ENGINE is not None
     previous = weakref.ref(vllm_backend._ENGINE.llm)
+    runner = vllm_backend._ENGINE.llm.llm_engine.model_executor.driver_worker.model_runner
+    previous_weights = weakref.ref(runner.model)
+    del runner
     samples = flat(backend.generate(eos_model_dir, prompts, 4, SamplingSettings(max_new_tokens=40, seed=1)))
     gc.collect()
-    assert previous() is None  # one engine at a time: the tiny model's is gone
+    # One engine at a time: the tiny model's engine and its weights are gone.
+    assert previous() is None and previous_weights() is None
     assert vllm_backend._ENGINE.key[0] == str(eos_model_dir)
     eos = vllm_backend._ENGINE.tokenizer.eos_token_id
     assert all(s.finish_reason == "stop" and s.token_ids[-1] == eos for s in samples)
