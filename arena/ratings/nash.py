@@ -139,11 +139,13 @@ def _newton_on_affine_set(
     target[-1] = 1.0
     # Null space of F with a tolerance: noise-sized singular values count as zero, so near-degenerate
     # input is solved as the degenerate matrix it rounds to.
-    _, singular, vt = np.linalg.svd(equalities)
+    u, singular, vt = np.linalg.svd(equalities)
     rank = int(np.sum(singular > NOISE * max(1.0, singular[0])))
     basis = vt[rank:].T
-    # Put the start exactly on the affine set (the LP solution satisfies it up to its tolerance).
-    p = start - np.linalg.pinv(equalities, rcond=NOISE) @ (equalities @ start - target)
+    # Put the start exactly on the affine set (the LP solution satisfies it up to its tolerance), with
+    # the pseudo-inverse from the same decomposition.
+    residual = equalities @ start - target
+    p = start - vt[:rank].T @ ((u[:, :rank].T @ residual) / singular[:rank])
     if p.min() <= 0:
         p = np.maximum(start, 1e-300)
         p /= p.sum()
