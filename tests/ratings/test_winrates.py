@@ -72,3 +72,44 @@ def test_counts_rows_expand_into_matches() -> None:
 def test_mean_win_rate_leaves_out_self_and_unplayed() -> None:
     W = np.array([[0.5, 0.8, np.nan], [0.2, 0.5, 0.6], [np.nan, 0.4, 0.5]])
     np.testing.assert_allclose(mean_win_rate(W), [0.8, 0.4, 0.4])
+
+
+@pytest.mark.parametrize(
+    "frame, weights, elo",
+    [
+        # Ties only: every mix is an equilibrium, so the uniform one; everyone at 1000.
+        (
+            pd.DataFrame(
+                {"model_a": ["a", "b", "c"] * 4, "model_b": ["b", "c", "a"] * 4, "winner": ["tie"] * 12}
+            ),
+            {"a": 1 / 3, "b": 1 / 3, "c": 1 / 3},
+            {"a": 1000.0, "b": 1000.0, "c": 1000.0},
+        ),
+        # Two models, 3 wins to 1: a pure equilibrium on the winner; Elo gap 400 log10(3).
+        (
+            pd.DataFrame({"model_a": ["x"] * 4, "model_b": ["y"] * 4, "p_a": [1.0, 1.0, 1.0, 0.0]}),
+            {"x": 1.0, "y": 0.0},
+            {"x": 1000 + 200 * np.log10(3), "y": 1000 - 200 * np.log10(3)},
+        ),
+    ],
+    ids=["ties-only", "two-models"],
+)
+def test_whole_leaderboard_on_tiny_inputs(frame: pd.DataFrame, weights: dict, elo: dict) -> None:
+    """The full pipeline (imputation, Nash, Elo, every rendered file) without a warning or a NaN."""
+    import warnings
+
+    from arena.leaderboard import render_all
+    from arena.ratings.matches import matches_from_frame
+    from arena.ratings.table import build_leaderboard
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        board = build_leaderboard(matches_from_frame(frame), "tiny", bootstrap=100, seed=0)
+        files = render_all(board)
+    rows = {row["model"]: row for row in board.rows}
+    for model in weights:
+        assert rows[model]["nash_weight"] == pytest.approx(weights[model], abs=1e-9)
+        # The ridge (1e-4) moves a 4-match fit by 0.006 Elo; with 50 matches it is below 1e-3.
+        assert rows[model]["elo"] == pytest.approx(elo[model], abs=0.02)
+        assert all(np.isfinite(v) for v in rows[model].values() if isinstance(v, float))
+    assert not board.imputed.any() and len(files) == 6 and b"NaN" not in files["leaderboard.json"]
