@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from functools import cache
 from typing import Any
@@ -12,7 +13,11 @@ from rich.table import Table
 
 @cache
 def stdout() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        # Piped to a file or a log: 80 columns would fold every table; a log line may be long.
+        console = Console(highlight=False, soft_wrap=True, width=160)
+    return console
 
 
 @cache

@@ -177,7 +177,8 @@ class TournamentRecipe:
     samples_per_prompt: Annotated[int, Positive] = 1
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     backend: BackendRef | None = None  # default: vllm when installed, else hf
-    leaderboard: str | None = None  # default: the tournament's name; published to leaderboards/<leaderboard>/
+    leaderboard: str | None = None  # the leaderboard's name; default: the tournament's name
+    publish_to: str | None = None  # default: leaderboards/<leaderboard>
     bootstrap: Annotated[int, NonNegative] = 1000  # rounds for Elo confidence intervals, resampled by prompt
     # Prompts per generation call and judgments per judge call; each is committed to the store at once,
     # so a killed run loses at most one such block.
@@ -272,8 +273,12 @@ def _resolve_plugin_args(recipe: Any, registries: Mapping[str, Any] | None, cont
         else:
             name, owner, args_key = holder.name, holder, f"{key}.args"
         entry = registries[kind].get(name)
+        config = entry.config
+        if isinstance(recipe, JudgeRecipe) and key == "judge":
+            # A judge recipe trains the judge: its `args` are the judge's training args (docs/judges.md).
+            config = getattr(config, "TrainingArgs", config)
         raw_args = owner.args if owner.args is not None else {}
-        if entry.config is None:
+        if config is None:
             if raw_args:
                 first = next(iter(raw_args))
                 raise FieldError(
@@ -281,7 +286,7 @@ def _resolve_plugin_args(recipe: Any, registries: Mapping[str, Any] | None, cont
                 )
             owner.args = {}
         else:
-            owner.args = convert(raw_args, entry.config, args_key, context)
+            owner.args = convert(raw_args, config, args_key, context)
 
 
 def read_yaml_mapping(file: str) -> dict[str, Any]:

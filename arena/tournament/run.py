@@ -111,11 +111,19 @@ def run_tournament(
         "judge_items": judged,
         "matches": len(rows),
         "seconds": {**timings, "total": time.perf_counter() - started},
-        "leaderboard": str(Path("leaderboards") / (recipe.leaderboard or recipe.name)),
+        "leaderboard": str(publish_dir(recipe)),
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     summary["board"] = board
     return summary
+
+
+def publish_dir(recipe: TournamentRecipe) -> Path:
+    return (
+        Path(recipe.publish_to)
+        if recipe.publish_to
+        else Path("leaderboards") / (recipe.leaderboard or recipe.name)
+    )
 
 
 def _missing(store: TournamentStore, fingerprint: str, items: list[Any], pointwise: bool) -> list[Any]:
@@ -139,6 +147,9 @@ def _publish(
     from arena.ratings.table import build_leaderboard
 
     frame = pd.DataFrame(rows, columns=["model_a", "model_b", "p_a", "prompt_id", "judge"])
+    if len(prompts) < 2:
+        # Resampling one prompt would give zero-width intervals: bootstrap the matches instead.
+        frame = frame.drop(columns="prompt_id")
     name = recipe.leaderboard or recipe.name
     board = build_leaderboard(
         matches_from_frame(frame, f"tournament {recipe.name}"),
@@ -170,7 +181,7 @@ def _publish(
             for entrant in recipe.entrants
         },
     }
-    for target in (output_dir(recipe) / "leaderboard", Path("leaderboards") / name):
+    for target in (output_dir(recipe) / "leaderboard", publish_dir(recipe)):
         publish(board, target)
         board_file = target / "leaderboard.json"
         content = json.loads(board_file.read_text())

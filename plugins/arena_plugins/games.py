@@ -94,14 +94,15 @@ GAMES: dict[str, MatrixGame] = {
         _matrix([[_HALF, 1, 1], [0, _HALF, 1], [0, 0, _HALF]]),
         _UNIFORM3,
     ),
-    # Three actions in a cycle a > b > c > a.
+    # Three actions in a cycle a > b > c > a: rock beats scissors beats paper beats rock.
     "cycle3": MatrixGame(
         "cycle3",
-        ("rock", "paper", "scissors"),
+        ("rock", "scissors", "paper"),
         _matrix([[_HALF, 1, 0], [0, _HALF, 1], [1, 0, _HALF]]),
         _UNIFORM3,
     ),
 }
+
 
 def game_corpus(repeats: int = 20) -> list[str]:
     """Lines that make every built-in action a single token when a tiny tokenizer is trained on them."""
@@ -162,7 +163,17 @@ class GameTask:
         for i, row in enumerate(self.game.preferences):
             for j, p in enumerate(row):
                 if p > 0.5:
-                    rows.append({"prompt": self.game.prompt, "chosen": texts[i], "rejected": texts[j], "label": p})
+                    rows.append(
+                        {"prompt": self.game.prompt, "chosen": texts[i], "rejected": texts[j], "label": p}
+                    )
+        return rows
+
+    def completions_rows(self, size: int = 100) -> list[dict[str, Any]]:
+        """SFT data: the actions in proportion to the reference mu (`size` rows), to make a policy that plays mu."""
+        texts = self._completions or list(self.game.actions)
+        rows = []
+        for text, probability in zip(texts, self.game.reference, strict=True):
+            rows += [{"prompt": self.game.prompt, "completion": text}] * round(probability * size)
         return rows
 
     def action_probs(self, policy: Any) -> list[float]:
@@ -235,7 +246,10 @@ class MatrixGameArgs:
             if len(self.reference) != k:
                 return "reference", f"expected {k} probabilities, got {len(self.reference)}"
             if abs(sum(self.reference) - 1) > 1e-6:
-                return "reference", f"expected probabilities summing to 1, got a sum of {sum(self.reference):g}"
+                return (
+                    "reference",
+                    f"expected probabilities summing to 1, got a sum of {sum(self.reference):g}",
+                )
         return None
 
 
@@ -266,7 +280,9 @@ def register_tasks(register: Register) -> None:
             config=GameArgs,
             description=f"matrix game, actions {', '.join(game.actions)}",
         )
-    register("matrix-game", build_matrix_game, config=MatrixGameArgs, description="a matrix game from the recipe")
+    register(
+        "matrix-game", build_matrix_game, config=MatrixGameArgs, description="a matrix game from the recipe"
+    )
 
 
 @hookimpl

@@ -56,7 +56,7 @@ def test_responses_that_are_not_actions_lose(host) -> None:  # noqa: ANN001
 def test_cycle_and_total_order(host) -> None:  # noqa: ANN001
     cycle = host.tasks.get("cycle3").build(GameArgs()).game
     assert [
-        cycle.preference(x, y) for x, y in [("rock", "paper"), ("paper", "scissors"), ("scissors", "rock")]
+        cycle.preference(x, y) for x, y in [("rock", "scissors"), ("scissors", "paper"), ("paper", "rock")]
     ] == [
         1.0,
         1.0,
@@ -84,9 +84,9 @@ def test_preference_pairs_are_the_datasets_of_the_ipo_paper(host) -> None:  # no
     ]
     cycle = host.tasks.get("cycle3").build(GameArgs())
     assert [(r["chosen"], r["rejected"]) for r in cycle.pairs_rows()] == [
-        ("rock", "paper"),
-        ("paper", "scissors"),
-        ("scissors", "rock"),
+        ("rock", "scissors"),
+        ("scissors", "paper"),
+        ("paper", "rock"),
     ]
     dice = host.tasks.get("dice").build(GameArgs())
     assert [r["label"] for r in dice.pairs_rows()] == pytest.approx([5 / 9] * 3, abs=1e-15)

@@ -7,7 +7,6 @@ import json
 import math
 import sqlite3
 from collections.abc import Callable
-from itertools import combinations
 from pathlib import Path
 
 import pytest
@@ -88,7 +87,7 @@ def test_three_entrants_with_hf_judged_in_both_orders(
 
     # Every match is the two orders averaged; recomputed here from the stored texts, independently.
     texts: dict[tuple[str, str], list[str]] = {}
-    for (model, prompt, index), text in sorted(stored_samples(tmp_path).items()):
+    for (model, prompt, _index), text in sorted(stored_samples(tmp_path).items()):
         texts.setdefault((model, prompt), []).append(text)
     fingerprint = {name: board["entrants"][name]["fingerprint"] for name in ("e0", "e1", "e2")}
     groups: dict[tuple[str, str, int], list[float]] = {}

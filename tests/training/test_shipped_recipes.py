@@ -24,8 +24,40 @@ def test_every_shipped_recipe_validates() -> None:
 def test_shipped_order3_ipo_recipe_reaches_the_exact_minimiser(tmp_path: Path) -> None:
     out = tmp_path / "order3"
     result = run_arena(
-        ["train", "recipes/games/order3-ipo.yaml", "--set", f"output={out}"], cwd=REPO, env={"OMP_NUM_THREADS": "1"}
+        ["train", "recipes/games/order3-ipo.yaml", "--set", f"output={out}"],
+        cwd=REPO,
+        env={"OMP_NUM_THREADS": "1"},
     )
     assert result.returncode == 0, result.stderr
     final = json.loads((out / "summary.json").read_text())["final"]
     assert final["action_probs"] == pytest.approx([0.9644, 0.0344, 0.0012], abs=1e-3)
+
+
+@pytest.mark.slow
+def test_shipped_rps_tournament_reproduces_the_published_leaderboard(tmp_path: Path) -> None:
+    """Generation is seeded and the oracle exact: a rerun equals the committed leaderboards/rps-cup files."""
+    result = run_arena(
+        [
+            "tournament",
+            "recipes/tournament/rps-cup.yaml",
+            "--set",
+            f"output={tmp_path / 'run'}",
+            "--set",
+            f"publish_to={tmp_path / 'board'}",
+        ],
+        cwd=REPO,
+        env={"OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    fresh = json.loads((tmp_path / "board" / "leaderboard.json").read_text())
+    published = json.loads((REPO / "leaderboards" / "rps-cup" / "leaderboard.json").read_text())
+    assert fresh["winrates"] == published["winrates"]
+    weights = {row["model"]: row["nash_weight"] for row in fresh["models"]}
+    assert weights == pytest.approx(
+        {row["model"]: row["nash_weight"] for row in published["models"]}, abs=1e-9
+    )
+    # The copy of rock splits rock's Nash weight; Elo ranks paper (who beats both rocks) first, while the
+    # Nash equilibrium gives scissors the largest weight.
+    assert weights["rock"] == pytest.approx(weights["rock-copy"], abs=1e-9)
+    elo = {row["model"]: row["elo"] for row in fresh["models"]}
+    assert max(elo, key=elo.get) == "paper" and max(weights, key=weights.get) == "scissors"
