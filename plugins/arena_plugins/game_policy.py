@@ -52,7 +52,9 @@ def action_logprobs(policy: Policy, prompt: str, token_ids: Sequence[int]) -> to
 
 
 @torch.no_grad()
-def set_action_distribution(policy: Policy, prompt: str, token_ids: Sequence[int], probs: Sequence[float]) -> None:
+def set_action_distribution(
+    policy: Policy, prompt: str, token_ids: Sequence[int], probs: Sequence[float]
+) -> None:
     """Make the policy's action distribution exactly `probs`, changing only the action tokens' output rows.
 
     With h the hidden state at the response position, rows w_a = w_mean + log(p_a) h / |h|^2 give logits

@@ -39,8 +39,18 @@ class IPOArgs:
 
 @hookimpl
 def register_algorithms(register: Register) -> None:
-    register("sft", "arena_plugins.preference_losses:SFT", config=SFTArgs, description="supervised fine-tuning")
-    register("dpo", "arena_plugins.preference_losses:DPO", config=DPOArgs, description="direct preference "
-             "optimisation (Rafailov et al. 2023); cDPO, robust and hinge variants")
-    register("ipo", "arena_plugins.preference_losses:IPO", config=IPOArgs, description="identity preference "
-             "optimisation (Azar et al. 2023)")
+    register(
+        "sft", "arena_plugins.preference_losses:SFT", config=SFTArgs, description="supervised fine-tuning"
+    )
+    register(
+        "dpo",
+        "arena_plugins.preference_losses:DPO",
+        config=DPOArgs,
+        description="direct preference optimisation (Rafailov et al. 2023); cDPO, robust and hinge variants",
+    )
+    register(
+        "ipo",
+        "arena_plugins.preference_losses:IPO",
+        config=IPOArgs,
+        description="identity preference optimisation (Azar et al. 2023)",
+    )

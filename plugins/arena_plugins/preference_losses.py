@@ -50,8 +50,12 @@ class _PairwiseLoss:
         self.model = context.policy.model
 
     def margins(self, batch: PairBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        assert batch.reference_logprobs is not None, "the Trainer attaches reference log-probs to pair batches"
-        policy = token_logprobs(self.model, batch.input_ids, batch.attention_mask, batch.completion_mask).sum(-1)
+        assert batch.reference_logprobs is not None, (
+            "the Trainer attaches reference log-probs to pair batches"
+        )
+        policy = token_logprobs(self.model, batch.input_ids, batch.attention_mask, batch.completion_mask).sum(
+            -1
+        )
         ratios = policy - batch.reference_logprobs.to(policy.dtype)
         if self.length_normalized:
             ratios = ratios / completion_lengths(batch)
