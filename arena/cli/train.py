@@ -1,4 +1,4 @@
-"""`arena train RECIPE`: train a policy (or a judge) as the recipe says."""
+"""`arena train RECIPE`: train a policy (a `train` recipe) or a judge (a `judge` recipe)."""
 
 from __future__ import annotations
 
@@ -14,18 +14,25 @@ from arena.cli.options import overrides_option
 def train(recipe: str, overrides: tuple[str, ...], resume: bool) -> None:
     """Train a policy or a judge from a recipe."""
     from arena.plugins import make_plugin_host
-    from arena.recipes import TrainRecipe, load_recipe, output_dir
+    from arena.recipes import JudgeRecipe, TrainRecipe, load_recipe, output_dir
 
     host = make_plugin_host()
     parsed = load_recipe(recipe, overrides, registries=host.registries)
-    if not isinstance(parsed, TrainRecipe):
+    if not isinstance(parsed, (TrainRecipe, JudgeRecipe)):
         from arena.errors import RecipeError
 
-        raise RecipeError(recipe, "kind", f"`arena train` runs train recipes; this is a {parsed.kind} recipe "
-                          "(judge training arrives with the judge plugins)")
+        raise RecipeError(
+            recipe, "kind", f"`arena train` runs train and judge recipes; this is a {parsed.kind} recipe"
+        )
     from arena.training.loop import train as run_training
 
     summary = run_training(parsed, recipe, host, resume=resume)
     final = summary["final"]
-    shown = ", ".join(f"{k} {v:.4g}" for k, v in final.items() if isinstance(v, float) and k in ("loss", "accuracy"))
-    click.echo(f"{parsed.name}: {summary['steps']} steps, {shown}; model in {output_dir(parsed) / 'final'}")
+    shown = [f"{k} {v:.4g}" for k, v in final.items() if isinstance(v, float) and k in ("loss", "accuracy")]
+    held_out = summary.get("eval")
+    if held_out:
+        shown.append(f"held-out accuracy {held_out['accuracy']:.4g}, log-loss {held_out['log_loss']:.4g}")
+    what = "judge" if isinstance(parsed, JudgeRecipe) else "model"
+    click.echo(
+        f"{parsed.name}: {summary['steps']} steps, {', '.join(shown)}; {what} in {output_dir(parsed) / 'final'}"
+    )

@@ -100,7 +100,7 @@ def tokenize_pairs(
     rejected = _encode_completions(policy, [row["rejected"] for row in rows], add_eos)
     examples, truncated = [], 0
     for row, prompt, good, bad in zip(rows, prompts, chosen, rejected, strict=True):
-        fitted_prompt, (good, bad), cut = _fit(prompt, [good, bad], max_length)
+        fitted_prompt, (good, bad), cut = fit_to_length(prompt, [good, bad], max_length)
         truncated += cut
         label = float(row.get("label", 1.0))
         examples.append(PairExample(tuple(fitted_prompt), tuple(good), tuple(bad), label))
@@ -114,7 +114,7 @@ def tokenize_completions(
     completions = _encode_completions(policy, [row["completion"] for row in rows], add_eos)
     examples, truncated = [], 0
     for prompt, completion in zip(prompts, completions, strict=True):
-        fitted_prompt, (fitted,), cut = _fit(prompt, [completion], max_length)
+        fitted_prompt, (fitted,), cut = fit_to_length(prompt, [completion], max_length)
         truncated += cut
         examples.append(CompletionExample(tuple(fitted_prompt), tuple(fitted)))
     return Tokenized(examples, truncated)
@@ -126,9 +126,11 @@ def _encode_completions(policy: Policy, texts: Sequence[Any], add_eos: bool) -> 
     return [list(ids) + ([eos] if add_eos and eos is not None else []) for ids in encoded]
 
 
-def _fit(
+def fit_to_length(
     prompt: list[int], completions: list[list[int]], max_length: int
 ) -> tuple[list[int], list[list[int]], int]:
+    """Cut a prompt from the left (keeping one token), then completions from the right, to fit max_length;
+    returns (prompt, completions, 1 if anything was cut else 0)."""
     longest = max(len(c) for c in completions)
     if len(prompt) + longest <= max_length:
         return prompt, completions, 0

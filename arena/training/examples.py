@@ -1,13 +1,17 @@
-"""The examples an algorithm trains on, and the order it sees them in.
+"""The examples an objective trains on, the order the loop sees them in, and how they become batches.
 
 The order is a fixed function of (seed, step): epoch e is a seeded permutation of the examples, and step
 s takes the next `batch_size` positions of that stream. Resuming at step s therefore sees exactly the
 batches an uninterrupted run would, with no sampler state to save.
+
+`ExampleSource` is the same for every objective; what differs is its `collate` (indices -> a batch on
+the device). Policy algorithms get theirs from `load_examples` (pairs carry the frozen reference's
+log-probs, computed once per example); a judge builds its own (`arena.training.judges`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,13 +34,9 @@ from arena.training.data import (
 
 @dataclass
 class ExampleSource:
-    kind: str
     examples: list[Any]
-    truncated: int
-    pad_id: int
-    device: torch.device
-    reference: Any = None  # a frozen Policy whose log-probs pair batches carry
-    _reference_cache: dict[int, tuple[float, float]] = field(default_factory=dict)
+    collate_indices: Callable[[Sequence[int]], Any]  # indices into `examples` -> a batch on the device
+    truncated: int = 0  # examples that were cut to fit training.max_length
     _permutations: dict[tuple[int, int], list[int]] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -59,18 +59,34 @@ class ExampleSource:
         return self._permutations[key]
 
     def collate(self, indices: Sequence[int]) -> Any:
+        return self.collate_indices(indices)
+
+
+@dataclass
+class PolicyCollator:
+    """Batches of a policy algorithm: completions, or pairs with the frozen reference's summed log-probs."""
+
+    kind: str
+    examples: list[Any]
+    pad_id: int
+    device: torch.device
+    reference: Any = None  # a frozen Policy whose log-probs pair batches carry
+    _reference_cache: dict[int, tuple[float, float]] = field(default_factory=dict)
+
+    def __call__(self, indices: Sequence[int]) -> Any:
         chosen = [self.examples[i] for i in indices]
         if self.kind == "completions":
-            return _to(collate_completions(chosen, self.pad_id), self.device)
+            return to_device(collate_completions(chosen, self.pad_id), self.device)
         reference = self._reference_logprobs(indices) if self.reference is not None else None
-        return _to(collate_pairs(chosen, self.pad_id, reference), self.device)
+        return to_device(collate_pairs(chosen, self.pad_id, reference), self.device)
 
     @torch.no_grad()
     def _reference_logprobs(self, indices: Sequence[int]) -> torch.Tensor:
         """Summed reference log-probs (chosen rows, then rejected), each example computed once."""
         missing = sorted({i for i in indices if i not in self._reference_cache})
         if missing:
-            batch = _to(collate_pairs([self.examples[i] for i in missing], self.pad_id, None), self.device)
+            batch = collate_pairs([self.examples[i] for i in missing], self.pad_id, None)
+            batch = to_device(batch, self.device)
             values = token_logprobs(
                 self.reference.model, batch.input_ids, batch.attention_mask, batch.completion_mask
             ).sum(-1)
@@ -82,6 +98,7 @@ class ExampleSource:
 
 
 def load_examples(algorithm: Any, context: TrainContext) -> ExampleSource:
+    """A policy algorithm's examples: `data` (through `datasets`) or the task's rows, tokenised."""
     recipe, policy = context.recipe, context.policy
     kind = algorithm.data
     columns = PAIR_COLUMNS if kind == "pairs" else COMPLETION_COLUMNS
@@ -94,8 +111,9 @@ def load_examples(algorithm: Any, context: TrainContext) -> ExampleSource:
     else:
         task_name = f"task '{recipe.task.name}'" if recipe.task else "no task"
         raise RecipeError(
-            context.recipe_file, "data", f"missing required key ({recipe.algorithm} trains on {kind}; "
-            f"{task_name} provides none)"
+            context.recipe_file,
+            "data",
+            f"missing required key ({recipe.algorithm} trains on {kind}; {task_name} provides none)",
         )
     max_length = recipe.training.max_length
     tokenized: Tokenized = (
@@ -103,17 +121,26 @@ def load_examples(algorithm: Any, context: TrainContext) -> ExampleSource:
         if kind == "pairs"
         else tokenize_completions(rows, policy, max_length, add_eos)
     )
-    if tokenized.truncated:
+    warn_truncated(tokenized.truncated, len(rows), max_length)
+    reference = context.reference if kind == "pairs" else None
+    collator = PolicyCollator(
+        kind, tokenized.examples, policy.tokenizer.pad_token_id, context.device, reference
+    )
+    return ExampleSource(tokenized.examples, collator, tokenized.truncated)
+
+
+def warn_truncated(truncated: int, rows: int, max_length: int) -> None:
+    if truncated:
         from arena.console import warn
 
-        warn(f"{tokenized.truncated} of {len(rows)} examples were longer than training.max_length={max_length} "
-             "and were cut (prompts from the left)")
-    reference = context.reference if kind == "pairs" else None
-    return ExampleSource(kind, tokenized.examples, tokenized.truncated, policy.tokenizer.pad_token_id,
-                         context.device, reference)
+        warn(
+            f"{truncated} of {rows} examples were longer than training.max_length={max_length} "
+            "and were cut (prompts from the left)"
+        )
 
 
-def _to(batch: Any, device: torch.device) -> Any:
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Move every tensor field of a batch dataclass to `device`."""
     for name, value in vars(batch).items():
         if isinstance(value, torch.Tensor):
             setattr(batch, name, value.to(device))

@@ -1,4 +1,7 @@
-"""The Trainer loop shared by every algorithm.
+"""The Trainer loop shared by every algorithm and every trainable judge.
+
+What is trained comes from an `Objective` (`arena.training.objective`): a policy algorithm for `train`
+recipes, the judge plugin's objective for `judge` recipes. This loop owns the rest, the same for all.
 
 Batching: `training.batch_size` is the global batch of one optimizer step. It is split over processes
 and then over `gradient_accumulation` micro-batches; each micro-batch's loss is sum(losses) / batch_size
@@ -9,7 +12,6 @@ model's decoder and LM head separately (chunked log-probs), which a DDP wrapper 
 
 from __future__ import annotations
 
-import copy
 import json
 import random
 import time
@@ -21,16 +23,16 @@ import torch
 
 from arena.errors import ArenaError, RecipeError
 from arena.io import atomic_write_text
-from arena.policy import load_policy
-from arena.recipes import TrainRecipe, output_dir, save_resolved
-from arena.training.algorithm import TrainContext
+from arena.recipes import JudgeRecipe, TrainRecipe, output_dir, save_resolved
 from arena.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from arena.training.examples import ExampleSource, load_examples
 from arena.training.metrics import MetricsLog
+from arena.training.objective import build_objective, check_trainable
 from arena.training.optim import make_optimizer, make_scheduler
 
 
-def train(recipe: TrainRecipe, recipe_file: str, plugins: Any, *, resume: bool = False) -> dict[str, Any]:
+def train(
+    recipe: TrainRecipe | JudgeRecipe, recipe_file: str, plugins: Any, *, resume: bool = False
+) -> dict[str, Any]:
     """Run (or continue) the training a recipe describes; returns the summary also saved to summary.json."""
     from accelerate import Accelerator
 
@@ -42,23 +44,15 @@ def train(recipe: TrainRecipe, recipe_file: str, plugins: Any, *, resume: bool =
     world, rank, main = accelerator.num_processes, accelerator.process_index, accelerator.is_main_process
     micro_batch = _micro_batch(recipe, recipe_file, world)
     _check_output(out_dir, resume, recipe_file)
+    if isinstance(recipe, JudgeRecipe):
+        check_trainable(recipe, recipe_file, plugins)
     _seed_everything(settings.seed)
 
-    algorithm = plugins.algorithms.get(recipe.algorithm).build(recipe.args)
-    task = plugins.tasks.get(recipe.task.name).build(recipe.task.args) if recipe.task else None
     device = accelerator.device if settings.device == "auto" else torch.device(settings.device)
-    policy = load_policy(recipe.policy, dtype=torch.float32, device=device)
-    if task is not None and hasattr(task, "prepare_policy"):
-        task.prepare_policy(policy)  # e.g. a game sets the policy's action distribution to its reference
-    reference = None
-    if algorithm.needs_reference:
-        reference = load_policy(recipe.reference, device=device) if recipe.reference else copy.deepcopy(policy)
-        reference.model.requires_grad_(False).eval()
-    context = TrainContext(policy, reference, task, device, out_dir, recipe, recipe_file, plugins)
-    algorithm.setup(context)
-    source: ExampleSource = load_examples(algorithm, context)
+    objective = build_objective(recipe, recipe_file, plugins, device, out_dir)
+    source = objective.examples
 
-    model = policy.model
+    model = objective.model
     model.train()
     optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], settings)
     scheduler = make_scheduler(optimizer, settings)
@@ -69,14 +63,18 @@ def train(recipe: TrainRecipe, recipe_file: str, plugins: Any, *, resume: bool =
     if main:
         if checkpoint is None:
             save_resolved(recipe, out_dir)
-        metrics_log = MetricsLog(out_dir / "metrics.jsonl", resume_from_step=start_step if checkpoint else None)
+        metrics_log = MetricsLog(
+            out_dir / "metrics.jsonl", resume_from_step=start_step if checkpoint else None
+        )
 
     from arena import console
 
     fields = {"loss": "-", "ex/s": "-"}
     last: dict[str, Any] = {}
     started, examples_seen = time.perf_counter(), 0
-    with console.progress(f"{recipe.algorithm} {recipe.name}", settings.steps, fields=fields, enabled=main) as bar:
+    with console.progress(
+        f"{objective.label} {recipe.name}", settings.steps, fields=fields, enabled=main
+    ) as bar:
         bar.update(0, completed=start_step)
         for step in range(start_step, settings.steps):
             indices = source.batch_indices(step, settings.batch_size, settings.seed)
@@ -87,7 +85,7 @@ def train(recipe: TrainRecipe, recipe_file: str, plugins: Any, *, resume: bool =
             for start in range(0, len(mine), micro_batch):
                 batch = source.collate(mine[start : start + micro_batch])
                 with accelerator.autocast():
-                    output = algorithm.loss(batch)
+                    output = objective.loss(batch)
                 (output.losses.sum() / settings.batch_size).backward()
                 _accumulate(sums, "loss", output.losses)
                 for name, values in output.metrics.items():
@@ -103,20 +101,24 @@ def train(recipe: TrainRecipe, recipe_file: str, plugins: Any, *, resume: bool =
                 record = {"step": done, **_reduce(sums, world), "grad_norm": grad_norm}
                 record["learning_rate"] = scheduler.get_last_lr()[0]
                 record["examples_per_second"] = examples_seen / max(time.perf_counter() - started, 1e-9)
-                if task is not None and hasattr(task, "diagnostics"):
-                    record.update(task.diagnostics(policy, getattr(algorithm, "kl_coefficient", None)))
+                record.update(objective.diagnostics())
                 last = record
                 if main:
                     metrics_log.write(record)
-                    bar.update(0, loss=f"{record['loss']:.4f}", **{"ex/s": f"{record['examples_per_second']:.1f}"})
+                    bar.update(
+                        0, loss=f"{record['loss']:.4f}", **{"ex/s": f"{record['examples_per_second']:.1f}"}
+                    )
             if settings.save_every and done % settings.save_every == 0 and done < settings.steps:
-                _save(main, accelerator, out_dir, done, model, optimizer, scheduler, settings.keep_checkpoints)
+                _save(
+                    main, accelerator, out_dir, done, model, optimizer, scheduler, settings.keep_checkpoints
+                )
             bar.update(0, advance=1)
 
     _save(main, accelerator, out_dir, settings.steps, model, optimizer, scheduler, settings.keep_checkpoints)
+    model.eval()
     summary = {
         "name": recipe.name,
-        "algorithm": recipe.algorithm,
+        **objective.summary,
         "steps": settings.steps,
         "resumed_from_step": start_step if checkpoint else None,
         "processes": world,
@@ -124,16 +126,16 @@ def train(recipe: TrainRecipe, recipe_file: str, plugins: Any, *, resume: bool =
         "truncated_examples": source.truncated,
         "wall_seconds": time.perf_counter() - started,
         "final": {k: v for k, v in last.items() if k != "step"},
+        **objective.evaluate(),
     }
     if main:
-        model.eval()
-        policy.save(out_dir / "final", overwrite=True)
+        objective.save(out_dir / "final")
         atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     accelerator.wait_for_everyone()
     return summary
 
 
-def _micro_batch(recipe: TrainRecipe, recipe_file: str, world: int) -> int:
+def _micro_batch(recipe: TrainRecipe | JudgeRecipe, recipe_file: str, world: int) -> int:
     settings = recipe.training
     parts = world * settings.gradient_accumulation
     if settings.batch_size % parts:

@@ -1,0 +1,147 @@
+"""Training a judge on the shared loop: preference rows, the held-out split, and held-out metrics.
+
+A judge plugin that `arena train` can train has a config class naming its `TrainingArgs` and a factory
+with `training_objective(args, context) -> Objective` (`arena.training.objective`). This module gives it
+what every such objective needs:
+
+- `JudgeTrainContext.preference_rows()`: (training rows, held-out rows), each a dict with `prompt`,
+  `chosen`, `rejected` and `label` (P(chosen preferred), 1.0 for hard labels). From `data`, the held-out
+  rows are every row of a seeded `data.eval_fraction` of the distinct prompts (held-out prompts are never
+  trained on); from a task, its `pairs_rows()` and, when the task has one, its `pairs_rows(split="eval")`.
+- `JudgeObjective`: the loop's `Objective` for a judge; after the last step it asks the trained judge
+  itself (its `compare`, the path every user of the judge takes) for P(chosen beats rejected) on the
+  held-out rows and reports accuracy and log-loss in summary.json under `eval`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from arena.errors import RecipeError
+from arena.recipes import JudgeRecipe
+from arena.training.algorithm import StepOutput
+from arena.training.data import PAIR_COLUMNS, load_rows
+from arena.training.examples import ExampleSource
+
+Rows = list[dict[str, Any]]
+
+
+@dataclass
+class JudgeTrainContext:
+    """Everything a judge's training objective may use."""
+
+    recipe: JudgeRecipe
+    recipe_file: str
+    plugins: Any
+    task: Any | None
+    device: torch.device
+    out_dir: Path
+
+    def preference_rows(self) -> tuple[Rows, Rows]:
+        """(training rows, held-out rows); see the module docstring."""
+        recipe = self.recipe
+        if recipe.data is not None:
+            rows = _checked(load_rows(recipe.data, PAIR_COLUMNS, self.recipe_file), self.recipe_file, "data")
+            return split_by_prompt(rows, recipe.data.eval_fraction, recipe.training.seed, self.recipe_file)
+        task = self.task
+        if task is None or not hasattr(task, "pairs_rows"):
+            raise RecipeError(
+                self.recipe_file,
+                "data",
+                f"missing required key (task '{recipe.task.name if recipe.task else '?'}' provides no "
+                "preference pairs)",
+            )
+        train = _checked(task.pairs_rows(), self.recipe_file, "task")
+        held_out: Rows = []
+        if "split" in inspect.signature(task.pairs_rows).parameters:
+            held_out = _checked(task.pairs_rows(split="eval"), self.recipe_file, "task")
+        return train, held_out
+
+
+def split_by_prompt(rows: Rows, fraction: float, seed: int, recipe_file: str) -> tuple[Rows, Rows]:
+    """Hold out every row of a seeded `fraction` of the distinct prompts (at least one prompt when > 0)."""
+    if fraction <= 0:
+        return rows, []
+    prompts = list(dict.fromkeys(row["prompt"] for row in rows))
+    if len(prompts) < 2:
+        raise RecipeError(
+            recipe_file,
+            "data.eval_fraction",
+            f"expected data with at least 2 distinct prompts to hold some out, got {len(prompts)}",
+        )
+    count = min(len(prompts) - 1, max(1, round(fraction * len(prompts))))
+    held_out = set(random.Random(seed).sample(prompts, count))
+    return [r for r in rows if r["prompt"] not in held_out], [r for r in rows if r["prompt"] in held_out]
+
+
+def preference_metrics(probabilities: Sequence[float], labels: Sequence[float]) -> dict[str, float]:
+    """Accuracy (P on the labelled side of 1/2; P = 1/2 counts half; rows labelled 1/2 are left out of
+    accuracy) and log-loss (binary cross-entropy of P against the label, P clipped to [1e-12, 1 - 1e-12])."""
+    right, decided, loss = 0.0, 0, 0.0
+    for p, y in zip(probabilities, labels, strict=True):
+        clipped = min(max(p, 1e-12), 1 - 1e-12)
+        loss -= y * math.log(clipped) + (1 - y) * math.log(1 - clipped)
+        if y != 0.5:
+            decided += 1
+            right += 0.5 if p == 0.5 else float((p > 0.5) == (y > 0.5))
+    return {
+        "accuracy": right / decided if decided else float("nan"),
+        "log_loss": loss / len(labels) if labels else float("nan"),
+    }
+
+
+@dataclass
+class JudgeObjective:
+    """A judge on the Trainer loop. `judge` wraps the model being trained (in memory) for evaluation."""
+
+    label: str
+    model: torch.nn.Module
+    examples: ExampleSource
+    judge: Any
+    held_out: Rows
+    loss_fn: Callable[[Any], StepOutput]
+    save_fn: Callable[[Path], None]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def loss(self, batch: Any) -> StepOutput:
+        return self.loss_fn(batch)
+
+    def diagnostics(self) -> dict[str, Any]:
+        return {}
+
+    def evaluate(self) -> dict[str, Any]:
+        if not self.held_out:
+            return {"eval": None}
+        rows = self.held_out
+        with torch.no_grad():
+            probabilities = self.judge.compare(
+                [r["prompt"] for r in rows], [r["chosen"] for r in rows], [r["rejected"] for r in rows]
+            )
+        metrics = preference_metrics(probabilities, [r["label"] for r in rows])
+        prompts = len({r["prompt"] for r in rows})
+        return {"eval": {"pairs": len(rows), "prompts": prompts, **metrics}}
+
+    def save(self, directory: Path) -> None:
+        self.save_fn(directory)
+
+
+def _checked(rows: Rows, recipe_file: str, key: str) -> Rows:
+    """Rows as text with a float label in [0, 1] (default 1.0)."""
+    result = []
+    for index, row in enumerate(rows):
+        label = row.get("label", 1.0)
+        if label is None:
+            label = 1.0
+        if isinstance(label, bool) or not isinstance(label, (int, float)) or not 0 <= label <= 1:
+            raise RecipeError(recipe_file, key, f"row {index}: expected a label in [0, 1], got {label!r}")
+        texts = {column: str(row[column]) for column in PAIR_COLUMNS}
+        result.append({**texts, "label": float(label)})
+    return result
