@@ -81,7 +81,10 @@ class VLLMBackend:
 
         params = [self._params(sampling, n, index, engine.eos_ids) for index in range(len(prompts))]
         requests = [{"prompt_token_ids": ids} for ids in encode_prompts(engine.tokenizer, prompts)]
-        outputs = engine.llm.generate(requests, params, use_tqdm=False)
+        # The in-process engine draws from torch's global generator too (the seeded requests do not
+        # depend on it); the caller's stream is given back.
+        with _caller_random_state_kept():
+            outputs = engine.llm.generate(requests, params, use_tqdm=False)
         return [
             [_sample(prompt, engine, completion) for completion in output.outputs]
             for prompt, output in zip(prompts, outputs, strict=True)
@@ -155,7 +158,7 @@ def _start_engine(vllm: Any, name: str, config: VLLMBackendConfig, key: tuple[An
     # errors it caught while importing, and their frames (this one among their callers) would keep
     # a local LLM, and its memory, alive after shutdown. Shutdown clears the attribute.
     try:
-        with _caller_random_state_kept():
+        with _caller_random_state_kept():  # vLLM seeds the global generators at start
             engine.llm = vllm.LLM(name, tokenizer=name, **options)
     except (OSError, ValueError) as exc:
         torch.set_num_threads = original_set_num_threads
@@ -165,8 +168,8 @@ def _start_engine(vllm: Any, name: str, config: VLLMBackendConfig, key: tuple[An
 
 @contextmanager
 def _caller_random_state_kept() -> Iterator[None]:
-    """An in-process engine seeds Python's, NumPy's and torch's global generators at start; the caller's
-    random streams (a trainer's shuffling, say) must not change because an engine started."""
+    """An in-process engine seeds and draws from Python's, NumPy's and torch's global generators; the
+    caller's random streams (a trainer's shuffling, say) must not change because vLLM ran."""
     import random
 
     import numpy

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import random
 import sys
 import weakref
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from arena.plugins import make_plugin_host
 from arena.policy import Policy
 
 SAMPLING = SamplingSettings(max_new_tokens=12, seed=7)
+SET_NUM_THREADS = torch.set_num_threads  # vLLM's CPU worker replaces it while an engine lives
 
 
 def flat(results: list[list]) -> list:
@@ -102,7 +104,10 @@ def test_stops_at_eos_after_tearing_the_last_engine_down(
     runner = vllm_backend._ENGINE.llm.llm_engine.model_executor.driver_worker.model_runner
     previous_weights = weakref.ref(runner.model)
     del runner
+    python_state, torch_state = random.getstate(), torch.random.get_rng_state()
     samples = flat(backend.generate(eos_model_dir, prompts, 4, SamplingSettings(max_new_tokens=40, seed=1)))
+    # Starting an engine seeds the global generators; the caller's streams are given back.
+    assert random.getstate() == python_state and torch.equal(torch.random.get_rng_state(), torch_state)
     gc.collect()
     # One engine at a time: the tiny model's engine and its weights are gone.
     assert previous() is None and previous_weights() is None
@@ -117,3 +122,13 @@ def test_stops_at_eos_after_tearing_the_last_engine_down(
 def test_a_policy_in_memory_is_refused(backend: VLLMBackend, tiny_policy: Policy) -> None:
     with pytest.raises(ArenaError, match="save the policy first"):
         backend.generate(tiny_policy, ["x"], 1, SAMPLING)
+
+
+@pytest.mark.slow
+def test_close_frees_the_engine_and_gives_back_set_num_threads(backend: VLLMBackend) -> None:
+    from arena.generation import vllm as vllm_backend
+
+    backend.close()
+    assert vllm_backend._ENGINE is None
+    assert torch.set_num_threads is SET_NUM_THREADS
+    backend.close()  # closing twice is harmless
