@@ -10,7 +10,7 @@ import torch
 
 from arena.policy import Policy
 
-DataKind = Literal["pairs", "completions"]
+DataKind = Literal["pairs", "completions", "prompts"]  # prompts: online algorithms roll out themselves
 
 
 @dataclass

@@ -101,6 +101,8 @@ def load_examples(algorithm: Any, context: TrainContext) -> ExampleSource:
     """A policy algorithm's examples: `data` (through `datasets`) or the task's rows, tokenised."""
     recipe, policy = context.recipe, context.policy
     kind = algorithm.data
+    if kind == "prompts":
+        return _prompt_examples(context)
     columns = PAIR_COLUMNS if kind == "pairs" else COMPLETION_COLUMNS
     if recipe.data is not None:
         rows = load_rows(recipe.data, columns, context.recipe_file)
@@ -127,6 +129,24 @@ def load_examples(algorithm: Any, context: TrainContext) -> ExampleSource:
         kind, tokenized.examples, policy.tokenizer.pad_token_id, context.device, reference
     )
     return ExampleSource(tokenized.examples, collator, tokenized.truncated)
+
+
+def _prompt_examples(context: TrainContext) -> ExampleSource:
+    """Online algorithms train on prompts: the `prompt` column of `data`, or the task's training prompts."""
+    recipe = context.recipe
+    if recipe.data is not None:
+        prompts = [str(row["prompt"]) for row in load_rows(recipe.data, ["prompt"], context.recipe_file)]
+    elif context.task is not None:
+        prompts = [str(p) for p in context.task.prompts("train")]
+    else:
+        raise RecipeError(
+            context.recipe_file, "data", f"missing required key ({recipe.algorithm} needs prompts: `data` or a task)"
+        )
+
+    def collate(indices: Sequence[int]) -> list[str]:
+        return [prompts[i] for i in indices]
+
+    return ExampleSource(prompts, collate)
 
 
 def warn_truncated(truncated: int, rows: int, max_length: int) -> None:
