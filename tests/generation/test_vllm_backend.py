@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import random
 import sys
 import weakref
@@ -18,6 +19,7 @@ from arena.generation.logprobs import score_completions
 from arena.generation.vllm import INSTALL_HINT, VLLMBackend
 from arena.plugins import make_plugin_host
 from arena.policy import Policy
+from arena.testing import run_arena
 
 SAMPLING = SamplingSettings(max_new_tokens=12, seed=7)
 SET_NUM_THREADS = torch.set_num_threads  # vLLM's CPU worker replaces it while an engine lives
@@ -34,6 +36,31 @@ def test_missing_vllm_is_one_line_saying_how_to_install(monkeypatch: pytest.Monk
         entry.build(VLLMBackendConfig())
     assert str(caught.value) == INSTALL_HINT
     assert "pip install -e '.[cpu]'" in INSTALL_HINT and "'.[gpu]'" in INSTALL_HINT
+
+
+@pytest.mark.slow
+def test_without_vllm_the_cli_exits_2_with_one_line(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """A user's view: a tournament asks for the vllm backend where vLLM cannot be imported."""
+    fake = tmp_path / "site" / "vllm"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'vllm'\", name='vllm')\n")
+    recipe = {
+        "kind": "tournament",
+        "name": "no-vllm",
+        "entrants": [
+            {"name": "a", "model": str(tiny_model_dir)},
+            {"name": "b", "model": str(tiny_model_dir)},
+        ],
+        "task": "dice",
+        "judge": {"name": "game-oracle", "args": {"game": "dice"}},
+        "generation": {"max_new_tokens": 1},
+        "backend": "vllm",
+    }
+    (tmp_path / "t.yaml").write_text(json.dumps(recipe))  # JSON is YAML
+    done = run_arena(["tournament", "t.yaml"], cwd=tmp_path, env={"PYTHONPATH": str(tmp_path / "site")})
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == INSTALL_HINT
+    assert "Traceback" not in done.stderr
 
 
 @pytest.fixture(scope="module")
