@@ -105,7 +105,9 @@ def load_checkpoint(
     loaded = {tensor.data_ptr() for name, tensor in model.state_dict().items() if name in weights}
     untied = [name for name in result.missing_keys if model.state_dict()[name].data_ptr() not in loaded]
     if result.unexpected_keys or untied:
-        raise RuntimeError(f"checkpoint {checkpoint.path} does not match the model: {untied or result.unexpected_keys}")
+        raise RuntimeError(
+            f"checkpoint {checkpoint.path} does not match the model: {untied or result.unexpected_keys}"
+        )
     # Our own file, written by this code; weights_only=False is needed for the Python RNG tuple.
     state = torch.load(checkpoint.path / "training.pt", weights_only=False)
     optimizer.load_state_dict(state["optimizer"])
