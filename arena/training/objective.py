@@ -69,9 +69,13 @@ class PolicyObjective:
         return {}
 
     def evaluate(self) -> dict[str, Any]:
-        return {}
+        evaluate = getattr(self.algorithm, "evaluate", None)  # e.g. online algorithms: P(policy > reference)
+        return evaluate() if callable(evaluate) else {}
 
     def save(self, directory: Path) -> None:
+        detach = getattr(self.algorithm, "detach_training_modules", None)  # e.g. PPO's value head
+        if callable(detach):
+            detach()
         self.policy.save(directory, overwrite=True)
 
 

@@ -267,6 +267,33 @@ def _game_factory(name: str) -> Callable[[GameArgs], GameTask]:
     return factory
 
 
+@dataclass
+class RewardTableArgs:
+    """`args:` of the `reward-table` judge: a fixed reward per response text (stripped)."""
+
+    rewards: dict[str, float]
+    default: float = -1.0  # the reward of any other text
+
+
+class RewardTable:
+    """A pointwise judge with fixed rewards: PPO's known answer is pi proportional to mu exp(r / tau)."""
+
+    def __init__(self, args: RewardTableArgs) -> None:
+        self.rewards, self.default = dict(args.rewards), args.default
+
+    def score(self, prompts: Sequence[str], responses: Sequence[str]) -> list[float]:
+        return [self.rewards.get(response.strip(), self.default) for response in responses]
+
+    def compare(
+        self, prompts: Sequence[str], responses_a: Sequence[str], responses_b: Sequence[str]
+    ) -> list[float]:
+        from arena.judging import sigmoid_preference
+
+        check_batch(prompts, responses_a, responses_b)
+        a, b = self.score(prompts, responses_a), self.score(prompts, responses_b)
+        return [sigmoid_preference(x, y) for x, y in zip(a, b, strict=True)]
+
+
 def build_oracle(args: GameOracleArgs) -> MatrixOracle:
     return GAMES[args.game].oracle_judge()
 
@@ -290,3 +317,4 @@ def register_judges(register: Register) -> None:
     register(
         "game-oracle", build_oracle, config=GameOracleArgs, description="exact preferences of a matrix game"
     )
+    register("reward-table", RewardTable, config=RewardTableArgs, description="fixed rewards per response text")
