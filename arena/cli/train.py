@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from arena.cli.options import overrides_option
@@ -27,6 +29,8 @@ def train(recipe: str, overrides: tuple[str, ...], resume: bool) -> None:
     from arena.training.loop import train as run_training
 
     summary = run_training(parsed, recipe, host, resume=resume)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, one line for the whole run
+        return
     final = summary["final"]
     shown = [f"{k} {v:.4g}" for k, v in final.items() if isinstance(v, float) and k in ("loss", "accuracy")]
     held_out = summary.get("eval")

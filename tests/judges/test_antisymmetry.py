@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.judges.conftest import TrainedJudge, build_judge
+
+pytestmark = pytest.mark.slow  # trains judges through `arena train`
 
 PROMPTS = ["Game 31: what do you play?", "Poll 77. Name a colour.", "Write a haiku about the sea.", ""]
 RESPONSES = [

@@ -1,5 +1,5 @@
 """Bad judge recipes, and bad judge args in other recipes, fail with one exact line and exit code 2 before
-any training; a judge recipe on a task's pairs trains."""
+any training."""
 
 from __future__ import annotations
 
@@ -153,6 +153,7 @@ def test_bad_judge_args_in_a_recipe_that_uses_a_judge(tmp_path: Path, judge: str
     assert result.stderr.startswith(f"recipe.yaml: {expected}") and result.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_a_judge_directory_of_another_kind_is_refused(preference_model: TrainedJudge) -> None:
     with pytest.raises(ArenaError, match=r"holds a preference-model judge, not a reward-model$"):
         build_judge("reward-model", path=str(preference_model.path))
@@ -167,28 +168,3 @@ def test_oracle_judge_of_a_task_is_the_tasks_own(tmp_path: Path) -> None:
     assert oracle.compare(["Pick one:"] * 16, a, b) == game.compare(["Pick one:"] * 16, a, b)
     with pytest.raises(ArenaError, match=r"^judge 'oracle': judge.args.args.bogus: unknown key$"):
         build_judge("oracle", task="cycle3", args={"bogus": 1})
-
-
-def test_judge_recipe_trains_on_a_tasks_pairs(tmp_path: Path) -> None:
-    recipe = (
-        f"kind: judge\nname: pm\njudge: preference-model\nbackbone: {MODEL}\ntask: order3\n"
-        "training: {steps: 3, batch_size: 3, log_every: 1}\n"
-    )
-    (tmp_path / "recipe.yaml").write_text(recipe)
-    result = run_arena(["train", "recipe.yaml"], cwd=tmp_path, env=ENV)
-    assert result.returncode == 0, result.stderr
-    out = tmp_path / "runs" / "pm"
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["examples"] == 3 and summary["eval"] is None  # the game's 3 pairs; no held-out split
-    assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [
-        1,
-        2,
-        3,
-    ]
-    config = json.loads((out / "final" / "config.json").read_text())
-    assert config["architectures"] == ["LlamaForSequenceClassification"] and config["id2label"] == {
-        "0": "LABEL_0"
-    }
-    assert config["arena_judge"]["judge"] == "preference-model"
-    judge = build_judge("preference-model", path=str(out / "final"))
-    assert judge.compare(["Pick one:"], [" red"], [" red"]) == [0.5]

@@ -10,7 +10,11 @@ from __future__ import annotations
 from itertools import product
 from types import ModuleType
 
+import pytest
+
 from tests.judges.conftest import TrainedJudge, build_judge
+
+pytestmark = pytest.mark.slow  # trains judges through `arena train`
 
 HELD_OUT = (101, 250, 999)  # the data's prompts are numbered 1 to 24
 

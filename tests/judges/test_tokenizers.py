@@ -14,6 +14,8 @@ from arena.policy import load_policy
 from arena.tiny import SAMPLE_CORPUS, TinyModelSpec, build_tiny_model
 from tests.judges.conftest import TrainedJudge, build_judge
 
+pytestmark = pytest.mark.slow  # trains judges through `arena train`
+
 PROMPT = "Poll 301. Name a colour."
 SAID = ["I pick red", "I pick green", "I pick blue"]  # red > green > blue, held-out prompt
 
