@@ -47,9 +47,14 @@ class OnlineAlgorithm:
             context.policy, context.reference, context.task, SamplingSettings.of(context.recipe.generation)
         )
         self.judge = resolve_judge(context)
+        task = context.task
+        self.eval_prompts: list[str] = list(task.prompts("eval")) if task is not None else []
+        self.last_prompts: list[str] = []
 
     def prefer(self, responses_a: Responses, responses_b: Responses) -> torch.Tensor:
         """P(a beats b) for aligned rows, as a tensor on the policy's device."""
+        if not self.last_prompts:
+            self.last_prompts = list(dict.fromkeys(responses_a.prompts))
         values = self.judge.compare(responses_a.prompts, responses_a.texts, responses_b.texts)
         return torch.tensor(values, dtype=torch.float32, device=self.policy.device)
 
@@ -59,16 +64,17 @@ class OnlineAlgorithm:
         ratio = token_logprobs.sum(-1) - (responses.reference_logprobs * responses.mask).sum(-1)
         return token_logprobs, ratio
 
-    def evaluate(self, prompts: list[str] | None = None) -> dict[str, Any]:
-        """P(policy sample beats reference sample) under the judge: did training help?"""
-        prompts = prompts or [self.rollouts_prompt()] * 64
+    def evaluate(self) -> dict[str, Any]:
+        """P(policy sample beats reference sample) under the judge, on held-out prompts: did training help?"""
+        prompts = (self.eval_prompts or self.last_prompts or [""]) * 256
+        prompts = prompts[:256]
         with torch.no_grad():
             ours = self.rollouts.sample(prompts, 1, beta=0.0)
             theirs = self.rollouts.sample(prompts, 1, beta=1.0)
-            return {"preference_vs_reference": float(self.prefer(ours, theirs).mean())}
-
-    def rollouts_prompt(self) -> str:
-        return getattr(self.rollouts, "prompt", "")
+            return {
+                "preference_vs_reference": float(self.prefer(ours, theirs).mean()),
+                "evaluated_pairs": len(prompts),
+            }
 
 
 def _metrics(preference: torch.Tensor, ratio: torch.Tensor, responses: Responses, groups: int) -> dict:
