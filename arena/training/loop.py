@@ -169,7 +169,7 @@ def _seed_everything(seed: int) -> None:
 
 def _accumulate(sums: dict[str, torch.Tensor], name: str, values: torch.Tensor) -> None:
     values = values.detach().float().reshape(-1)
-    total = torch.stack([values.sum(), torch.tensor(float(values.numel()))])
+    total = torch.stack([values.sum(), values.new_tensor(float(values.numel()))])  # on the values' device
     sums[name] = sums[name] + total if name in sums else total
 
 

@@ -78,14 +78,19 @@ class DPO(_PairwiseLoss):
 
     def loss(self, batch: PairBatch) -> StepOutput:
         h, metrics = self.margins(batch)
-        logits = self.args.beta * h
+        p = batch.labels.to(h.dtype)  # P(chosen is preferred): 1 for hard labels
         eps = self.args.label_smoothing
-        if self.args.loss == "sigmoid":  # eps > 0 is conservative DPO (cDPO)
-            losses = -(1 - eps) * F.logsigmoid(logits) - eps * F.logsigmoid(-logits)
-        elif self.args.loss == "robust":  # unbiased under label noise eps (Chowdhury et al. 2024)
-            losses = (-(1 - eps) * F.logsigmoid(logits) + eps * F.logsigmoid(-logits)) / (1 - 2 * eps)
-        else:  # hinge (SLiC): max(0, 1 - beta h)
-            losses = torch.relu(1 - logits)
+        if self.args.loss == "sigmoid":
+            # The expected loss under a soft label p; eps > 0 is conservative DPO (cDPO): labels flip w.p. eps.
+            q = p * (1 - eps) + (1 - p) * eps
+            losses = -q * F.logsigmoid(self.args.beta * h) - (1 - q) * F.logsigmoid(-self.args.beta * h)
+        else:
+            # robust and hinge take hard labels: a row whose label is below 1/2 prefers `rejected`.
+            logits = self.args.beta * h * torch.where(p >= 0.5, 1.0, -1.0).to(h.dtype)
+            if self.args.loss == "robust":  # unbiased under label noise eps (Chowdhury et al. 2024)
+                losses = (-(1 - eps) * F.logsigmoid(logits) + eps * F.logsigmoid(-logits)) / (1 - 2 * eps)
+            else:  # hinge (SLiC): max(0, 1 - beta h)
+                losses = torch.relu(1 - logits)
         return StepOutput(losses, metrics)
 
 

@@ -28,7 +28,7 @@ from arena_plugins.preference_losses import DPO, IPO, SFT
 
 TOLERANCE = 1e-5
 
-# Soft labels (P(chosen preferred)) are read by IPO; 1.0 is a hard label.
+# Soft labels (P(chosen preferred)) are read by IPO and DPO; 1.0 is a hard label.
 PAIRS: list[dict[str, Any]] = [
     {"prompt": "Question: what is two plus three? Answer:", "chosen": " five.", "rejected": " six, I think."},
     {
@@ -150,12 +150,23 @@ def test_margins_exercise_every_branch(models: tuple[Policy, Policy]) -> None:
     assert (2.0 * h > 1).any() and (2.0 * h < 1).any()  # both sides of the hinge at beta = 2
 
 
+def soft_dpo(h: np.ndarray, beta: float, eps: float = 0.0) -> np.ndarray:
+    """DPO's expected loss under the rows' labels p (P(chosen preferred)), labels flipped w.p. eps."""
+    q = labels() * (1 - eps) + (1 - labels()) * eps
+    return -q * log_sigmoid(beta * h) - (1 - q) * log_sigmoid(-beta * h)
+
+
+def hard_sign() -> np.ndarray:
+    """robust and hinge read hard labels: a label below 1/2 means `rejected` is the preferred one."""
+    return np.where(labels() >= 0.5, 1.0, -1.0)
+
+
 def test_dpo_sigmoid(models: tuple[Policy, Policy]) -> None:
     # Rafailov et al. (2023), eq. 7: -log sigma(beta h),
-    # h = (log pi - log pi_ref)(y_w) - (log pi - log pi_ref)(y_l).
+    # h = (log pi - log pi_ref)(y_w) - (log pi - log pi_ref)(y_l); a soft label p weighs both orders.
     beta = 0.5
     chosen, rejected = naive_log_ratios(*models, normalize=False)
-    expected = -log_sigmoid(beta * (chosen - rejected))
+    expected = soft_dpo(chosen - rejected, beta)
     assert_losses(arena_pair_losses(DPO(DPOArgs(beta=beta)), *models), expected, chosen - rejected)
 
 
@@ -165,7 +176,7 @@ def test_cdpo_label_smoothing(models: tuple[Policy, Policy]) -> None:
     beta, eps = 0.5, 0.2
     chosen, rejected = naive_log_ratios(*models, normalize=False)
     h = chosen - rejected
-    expected = -(1 - eps) * log_sigmoid(beta * h) - eps * log_sigmoid(-beta * h)
+    expected = soft_dpo(h, beta, eps)
     assert_losses(
         arena_pair_losses(DPO(DPOArgs(beta=beta, label_smoothing=eps)), *models), expected, chosen - rejected
     )
@@ -177,22 +188,24 @@ def test_robust_dpo(models: tuple[Policy, Policy]) -> None:
     beta, eps = 0.5, 0.2
     chosen, rejected = naive_log_ratios(*models, normalize=False)
     h = chosen - rejected
-    expected = ((1 - eps) * -log_sigmoid(beta * h) - eps * -log_sigmoid(-beta * h)) / (1 - 2 * eps)
+    signed = hard_sign() * h
+    expected = ((1 - eps) * -log_sigmoid(beta * signed) - eps * -log_sigmoid(-beta * signed)) / (1 - 2 * eps)
     arena = arena_pair_losses(DPO(DPOArgs(beta=beta, loss="robust", label_smoothing=eps)), *models)
     assert_losses(arena, expected, h)
 
 
-def test_robust_without_noise_is_dpo(models: tuple[Policy, Policy]) -> None:
+def test_robust_without_noise_is_dpo_on_hard_labels(models: tuple[Policy, Policy]) -> None:
     robust, _ = arena_pair_losses(DPO(DPOArgs(beta=0.5, loss="robust")), *models)
     sigmoid, _ = arena_pair_losses(DPO(DPOArgs(beta=0.5)), *models)
-    np.testing.assert_allclose(robust, sigmoid, rtol=0, atol=1e-7)
+    hard = labels() == 1.0
+    np.testing.assert_allclose(robust[hard], sigmoid[hard], rtol=0, atol=1e-7)
 
 
 def test_hinge(models: tuple[Policy, Policy]) -> None:
     # SLiC (Zhao et al. 2023) as used by DPO's hinge variant: max(0, 1 - beta h).
     beta = 2.0
     chosen, rejected = naive_log_ratios(*models, normalize=False)
-    expected = np.maximum(0.0, 1 - beta * (chosen - rejected))
+    expected = np.maximum(0.0, 1 - beta * hard_sign() * (chosen - rejected))
     assert (expected == 0).any() and (expected > 0).any()
     assert_losses(
         arena_pair_losses(DPO(DPOArgs(beta=beta, loss="hinge")), *models), expected, chosen - rejected
@@ -202,7 +215,7 @@ def test_hinge(models: tuple[Policy, Policy]) -> None:
 def test_dpo_length_normalized(models: tuple[Policy, Policy]) -> None:
     beta = 5.0
     chosen, rejected = naive_log_ratios(*models, normalize=True)
-    expected = -log_sigmoid(beta * (chosen - rejected))
+    expected = soft_dpo(chosen - rejected, beta)
     assert_losses(
         arena_pair_losses(DPO(DPOArgs(beta=beta, length_normalized=True)), *models),
         expected,
