@@ -26,7 +26,7 @@ def test_builtin_games_plugin_is_discovered_through_its_entry_point() -> None:
     games = next(info for info in host.plugins if info.name == "games")
     assert games.error is None
     assert games.provides["tasks"] == ["cycle3", "dice", "matrix-game", "order3", "two-actions"]
-    assert games.provides["judges"] == ["game-oracle"]
+    assert games.provides["judges"] == ["game-oracle", "reward-table"]
     assert host.tasks.get("dice").plugin == "games"
 
 
@@ -127,7 +127,8 @@ def test_nothing_is_discovered_at_import_time(with_plugins: dict[str, str]) -> N
 @pytest.mark.parametrize("table", [True, False])
 def test_plugins_command_shows_errors(with_plugins: dict[str, str], table: bool) -> None:
     args = ["plugins"] if table else ["plugins", "--json"]
-    result = run_arena(args, env={**with_plugins, "ARENA_PLUGINS": "broken-import,games"})
+    # Wide enough that rich never folds the error cell of the table.
+    result = run_arena(args, env={**with_plugins, "ARENA_PLUGINS": "broken-import,games", "COLUMNS": "400"})
     assert result.returncode == 0
     assert "No module named 'a_module_that_does_not_exist'" in result.stdout
     assert "\x1b[" not in result.stdout  # NO_COLOR is honoured

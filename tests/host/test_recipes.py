@@ -167,7 +167,8 @@ MALFORMED: list[tuple[str, str, str, str, str]] = [
         TOURNAMENT,
         "name: game-oracle",
         "name: game-oracel",
-        "judge.name: unknown judge 'game-oracel' (did you mean 'game-oracle'?); expected one of: game-oracle",
+        "judge.name: unknown judge 'game-oracel' (did you mean 'game-oracle'?); expected one of: game-oracle, "
+        "reward-table",
     ),
     (
         "judge-args-literal",
