@@ -140,7 +140,9 @@ def _prompt_examples(context: TrainContext) -> ExampleSource:
         prompts = [str(p) for p in context.task.prompts("train")]
     else:
         raise RecipeError(
-            context.recipe_file, "data", f"missing required key ({recipe.algorithm} needs prompts: `data` or a task)"
+            context.recipe_file,
+            "data",
+            f"missing required key ({recipe.algorithm} needs prompts: `data` or a task)",
         )
 
     def collate(indices: Sequence[int]) -> list[str]:

@@ -317,4 +317,6 @@ def register_judges(register: Register) -> None:
     register(
         "game-oracle", build_oracle, config=GameOracleArgs, description="exact preferences of a matrix game"
     )
-    register("reward-table", RewardTable, config=RewardTableArgs, description="fixed rewards per response text")
+    register(
+        "reward-table", RewardTable, config=RewardTableArgs, description="fixed rewards per response text"
+    )
