@@ -109,6 +109,8 @@ def run_tournament(
         "pointwise_judge": pointwise,
         "samples_generated": generated,
         "judge_items": judged,
+        # e.g. the LLM judge's unreadable verdicts in this run (counted and reported, never given to a side)
+        "judge_counters": judge.counters() if callable(getattr(judge, "counters", None)) else None,
         "matches": len(rows),
         "seconds": {**timings, "total": time.perf_counter() - started},
         "leaderboard": str(publish_dir(recipe)),

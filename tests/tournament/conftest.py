@@ -45,9 +45,14 @@ def biased_preference(a, b, bias):
 class BiasedShorter:
     def __init__(self, args):
         self.args = args
+        self.verdicts = 0
+
+    def counters(self):
+        return {"verdicts": self.verdicts, "unreadable": 0}
 
     def compare(self, prompts, a, b):
         log_call("compare", prompts, a, b)
+        self.verdicts += len(a)
         time.sleep(self.args.delay)
         return [biased_preference(x, y, self.args.bias) for x, y in zip(a, b)]
 

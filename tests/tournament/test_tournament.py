@@ -75,6 +75,7 @@ def test_three_entrants_with_hf_judged_in_both_orders(
     calls = judge_calls()
     asked = {(prompt, a, b) for kind, prompt, a, b in calls}
     assert len(asked) == len(calls) == summary["judge_items"]  # nothing asked twice
+    assert summary["judge_counters"] == {"verdicts": summary["judge_items"], "unreadable": 0}
     for prompt, a, b in asked:
         assert (prompt, b, a) in asked  # both orders
     board = json.loads((tmp_path / "leaderboards" / "cup" / "leaderboard.json").read_text())
