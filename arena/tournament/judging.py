@@ -65,6 +65,7 @@ def run_judge(
     """Judge what the cache lacks, a batch per transaction; returns how many items the judge was asked."""
     cached = store.scores(fingerprint) if pointwise else store.judgments(fingerprint)
     todo = [item for item in items if item not in cached]
+    on_batch(len(items) - len(todo))  # what an earlier run already judged counts as done
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
         prompts = [item[0] for item in batch]

@@ -79,7 +79,6 @@ def run_tournament(
             pointwise_items(names, prompts, samples) if pointwise else pairwise_items(names, prompts, samples)
         )
         with reporter.stage(f"judging ({recipe.judge.name})", len(items)) as advance:
-            advance(len(items) - sum(1 for _ in _missing(store, judge_fp, items, pointwise)))
             judged = run_judge(
                 store, judge, recipe.judge.name, judge_fp, items, pointwise, recipe.commit_every, advance
             )
@@ -126,11 +125,6 @@ def publish_dir(recipe: TournamentRecipe) -> Path:
         if recipe.publish_to
         else Path("leaderboards") / (recipe.leaderboard or recipe.name)
     )
-
-
-def _missing(store: TournamentStore, fingerprint: str, items: list[Any], pointwise: bool) -> list[Any]:
-    cached = store.scores(fingerprint) if pointwise else store.judgments(fingerprint)
-    return [item for item in items if item not in cached]
 
 
 def _publish(

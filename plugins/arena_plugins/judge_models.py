@@ -9,6 +9,7 @@ inputs were built in `config.json` (`arena_judge`), so the plugin that loads it 
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,7 +97,7 @@ def right_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor,
     return input_ids, attention_mask
 
 
-class ClassifierJudge:
+class ClassifierJudge(abc.ABC):
     """A judge on a one-logit classifier. Subclasses say how a row is built and what the loss is."""
 
     name: ClassVar[str]
@@ -128,15 +129,16 @@ class ClassifierJudge:
 
     # -- what a subclass defines ---------------------------------------------------------------------
 
+    @abc.abstractmethod
     def pair_rows(
         self, prompts: Sequence[str], firsts: Sequence[str], seconds: Sequence[str]
     ) -> tuple[list[list[int]], list[list[int]], int]:
         """Training rows of (prompt, chosen, rejected) triples: (first rows, second rows, rows cut)."""
-        raise NotImplementedError
 
     @staticmethod
+    @abc.abstractmethod
     def pair_loss(first: torch.Tensor, second: torch.Tensor, labels: torch.Tensor, args: Any) -> StepOutput:
-        raise NotImplementedError
+        """Per-pair losses from the classifier's logits on the first and second rows."""
 
     # -- shared ---------------------------------------------------------------------------------------
 
