@@ -8,7 +8,7 @@ TORCH_VERSION ?= 2.13.0
 # Where the CPU torch build comes from. Empty: pip's configured index (on the project's machines the
 # wheel lies on disk). Elsewhere: make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
-EXTRAS ?= cpu,dev
+EXTRAS ?= cpu,ray,dev
 STAMP := $(VENV)/.arena-installed
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
@@ -35,12 +35,10 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
 
-# The embedded default end to end. Until `arena quickstart` lands this installs, shows the plugins and
-# validates the shipped recipes; the line stays the same.
+# The embedded default end to end: tiny model, reference, judges, one policy per algorithm, tournament,
+# leaderboards/quickstart/. Reruns reuse finished stages (runs/quickstart/).
 quickstart: install
-	$(BIN)/arena plugins
-	recipes=$$(find recipes -name '*.yaml' 2>/dev/null | sort); \
-	if [ -n "$$recipes" ]; then $(BIN)/arena recipes validate $$recipes; fi
+	$(BIN)/arena quickstart
 
 lint: install
 	$(BIN)/ruff check arena plugins tests $(wildcard benchmarks)

@@ -116,6 +116,7 @@ def run_tournament(
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     summary["board"] = board
+    summary["samples"] = samples  # {entrant: {prompt: [Sample]}}, e.g. for a task's per-entrant report
     return summary
 
 
