@@ -131,6 +131,50 @@ def judge_calls(tmp_path: Path) -> Callable[[], list[list[str]]]:
     return read
 
 
+CUP_RECIPE = """\
+kind: tournament
+name: cup
+entrants:
+{entrants}
+prompts: prompts.jsonl
+samples_per_prompt: 2
+generation: {{max_new_tokens: 6, {sampling}}}
+backend: {backend}
+judge: {{name: {judge}, args: {{{judge_args}}}}}
+bootstrap: 50
+commit_every: {commit_every}
+"""
+
+
+def write_cup_recipe(
+    directory: Path,
+    models: list[Path],
+    *,
+    sampling: str,
+    judge: str = "biased-shorter",
+    judge_args: str = "",
+    backend: str = "hf",
+    commit_every: int = 64,
+) -> Path:
+    """DIRECTORY/cup.yaml: a tournament named cup of MODELS as e0, e1, ... on DIRECTORY/prompts.jsonl.
+
+    `sampling` and `judge_args` are YAML flow-mapping entries, e.g. "seed: 5" and "delay: 0.02".
+    """
+    lines = "\n".join(f"  - {{name: e{i}, model: {model}}}" for i, model in enumerate(models))
+    recipe = directory / "cup.yaml"
+    recipe.write_text(
+        CUP_RECIPE.format(
+            entrants=lines,
+            sampling=sampling,
+            backend=backend,
+            judge=judge,
+            judge_args=judge_args,
+            commit_every=commit_every,
+        )
+    )
+    return recipe
+
+
 @pytest.fixture
 def write_prompts() -> Callable[[Path, int], Path]:
     return _write_prompts

@@ -16,22 +16,9 @@ from pathlib import Path
 import pytest
 
 from arena.testing import OFFLINE_ENV, run_arena
+from tests.tournament.conftest import write_cup_recipe
 
 pytestmark = pytest.mark.slow
-
-RECIPE = """\
-kind: tournament
-name: cup
-entrants:
-{entrants}
-prompts: prompts.jsonl
-samples_per_prompt: 2
-generation: {{max_new_tokens: 6, seed: 5}}
-backend: hf
-judge: {{name: {judge}, args: {{delay: {delay}}}}}
-bootstrap: 50
-commit_every: {commit_every}
-"""
 
 
 def write_recipe(
@@ -41,9 +28,13 @@ def write_recipe(
     delay: float = 0.0,
     commit_every: int = 64,
 ) -> None:
-    lines = "\n".join(f"  - {{name: e{i}, model: {model}}}" for i, model in enumerate(models))
-    (directory / "cup.yaml").write_text(
-        RECIPE.format(entrants=lines, judge=judge, delay=delay, commit_every=commit_every)
+    write_cup_recipe(
+        directory,
+        models,
+        sampling="seed: 5",
+        judge=judge,
+        judge_args=f"delay: {delay}",
+        commit_every=commit_every,
     )
 
 

@@ -12,20 +12,7 @@ from pathlib import Path
 import pytest
 
 from arena.testing import run_arena
-
-RECIPE = """\
-kind: tournament
-name: cup
-entrants:
-{entrants}
-prompts: prompts.jsonl
-samples_per_prompt: 2
-generation: {{max_new_tokens: 6, temperature: 1.0, seed: 11}}
-backend: {backend}
-judge: {{name: {judge}, args: {{bias: 0.1}}}}
-bootstrap: 50
-commit_every: {commit_every}
-"""
+from tests.tournament.conftest import write_cup_recipe
 
 
 def write_recipe(
@@ -36,10 +23,15 @@ def write_recipe(
     backend: str = "hf",
     commit_every: int = 64,
 ) -> Path:
-    lines = "\n".join(f"  - {{name: e{i}, model: {model}}}" for i, model in enumerate(models))
-    recipe = directory / "cup.yaml"
-    recipe.write_text(RECIPE.format(entrants=lines, judge=judge, backend=backend, commit_every=commit_every))
-    return recipe
+    return write_cup_recipe(
+        directory,
+        models,
+        sampling="temperature: 1.0, seed: 11",
+        judge=judge,
+        judge_args="bias: 0.1",
+        backend=backend,
+        commit_every=commit_every,
+    )
 
 
 def stored_samples(directory: Path) -> dict[tuple[str, str, int], str]:
