@@ -40,3 +40,8 @@ def register_backends(register: Register) -> None:
 @hookspec
 def register_tasks(register: Register) -> None:
     """Register tasks: prompts, preference data and, where known, an oracle judge and exact answers."""
+
+
+@hookspec
+def register_executors(register: Register) -> None:
+    """Register tournament executors: where generation and judging run (`local`, `ray`, ...)."""

@@ -62,6 +62,10 @@ class PluginHost:
     def tasks(self) -> Registry[Any]:
         return self.registries["tasks"]
 
+    @property
+    def executors(self) -> Registry[Any]:
+        return self.registries["executors"]
+
 
 def make_plugin_host(
     *,

@@ -55,6 +55,15 @@ class BackendRef:
 
 
 @dataclass
+class ExecutorRef:
+    """Where a tournament generates and judges (`local`, `ray`, ...) and the executor's `args:`."""
+
+    __shorthand__ = "name"
+    name: Annotated[str, PluginName("executors")]
+    args: Any = field(default_factory=dict)
+
+
+@dataclass
 class TaskRef:
     """A task plugin and its `args:`."""
 
@@ -177,6 +186,7 @@ class TournamentRecipe:
     samples_per_prompt: Annotated[int, Positive] = 1
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     backend: BackendRef | None = None  # default: vllm when installed, else hf
+    executor: ExecutorRef | None = None  # default: local (this process; imports no Ray)
     leaderboard: str | None = None  # the leaderboard's name; default: the tournament's name
     publish_to: str | None = None  # default: leaderboards/<leaderboard>
     bootstrap: Annotated[int, NonNegative] = 1000  # rounds for Elo confidence intervals, resampled by prompt
@@ -210,7 +220,12 @@ _PLUGIN_ARGS: dict[type, list[tuple[str, str]]] = {
         ("backend", "backends"),
     ],
     JudgeRecipe: [("judge", "judges"), ("task", "tasks")],
-    TournamentRecipe: [("task", "tasks"), ("judge", "judges"), ("backend", "backends")],
+    TournamentRecipe: [
+        ("task", "tasks"),
+        ("judge", "judges"),
+        ("backend", "backends"),
+        ("executor", "executors"),
+    ],
 }
 
 

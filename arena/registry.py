@@ -1,6 +1,6 @@
 """Typed registries that plugins fill through their `register` callbacks.
 
-One registry per kind (algorithms, judges, backends, tasks). An entry names the plugin that added it,
+One registry per kind (algorithms, judges, backends, tasks, executors). An entry names the plugin that added it,
 so a duplicate name is rejected with both plugins named, and `arena plugins` can say who provides what.
 """
 
@@ -16,12 +16,13 @@ from arena.errors import ArenaError, did_you_mean
 
 T = TypeVar("T")
 
-KINDS: tuple[str, ...] = ("algorithms", "judges", "backends", "tasks")
+KINDS: tuple[str, ...] = ("algorithms", "judges", "backends", "tasks", "executors")
 SINGULAR: dict[str, str] = {
     "algorithms": "algorithm",
     "judges": "judge",
     "backends": "backend",
     "tasks": "task",
+    "executors": "executor",
 }
 
 

@@ -1,4 +1,4 @@
-"""Generation stage: each entrant generates everything it lacks in one engine session, block by block.
+"""Generation stage: the blocks each entrant lacks, planned here, computed by an executor, stored here.
 
 Block b holds prompts [b * size, (b + 1) * size) of the prompt set and is sampled with a seed derived
 from (seed, b): a block regenerated after a kill gives exactly what the uninterrupted run gave.
@@ -7,11 +7,12 @@ from (seed, b): a block regenerated after a kill gives exactly what the uninterr
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import asdict, replace
-from typing import Any
 
+from arena.errors import ArenaError
 from arena.generation.base import Sample, SamplingSettings, request_seed
+from arena.tournament.executor import GenerationBlock
 from arena.tournament.store import TournamentStore
 
 
@@ -31,36 +32,43 @@ def missing_blocks(
     return blocks
 
 
-def generate_entrant(
+def plan_blocks(
     store: TournamentStore,
-    backend: Any,
-    model: str,
-    fingerprint: str,
+    entrants: Sequence[tuple[str, str]],
+    fingerprints: dict[str, str],
     backend_name: str,
     prompts: list[str],
     n: int,
     sampling: SamplingSettings,
     block_size: int,
-    on_block: Callable[[int], None],
-) -> int:
-    """Fill the cache for one entrant; returns how many samples were generated now."""
+) -> list[GenerationBlock]:
+    """Every block some entrant lacks, entrant by entrant; each with the seed derived from (seed, block)."""
     key = settings_key(backend_name, sampling)
-    cached = store.samples(fingerprint, key)
-    blocks = missing_blocks(cached, prompts, n, block_size)
-    generated = 0
-    try:
-        for block in blocks:
-            chunk = prompts[block * block_size : (block + 1) * block_size]
-            block_sampling = replace(sampling, seed=request_seed(sampling.seed, block))
-            results = backend.generate(model, chunk, n, block_sampling)
-            store.add_samples(
-                fingerprint, key, [(i, s) for samples in results for i, s in enumerate(samples)]
-            )
-            generated += sum(len(samples) for samples in results)
-            on_block(len(chunk))
-    finally:
-        backend.close()  # one engine at a time: free this entrant's before the next loads
-    return generated
+    blocks = []
+    for name, model in entrants:
+        cached = store.samples(fingerprints[name], key)
+        for index in missing_blocks(cached, prompts, n, block_size):
+            chunk = tuple(prompts[index * block_size : (index + 1) * block_size])
+            block_sampling = replace(sampling, seed=request_seed(sampling.seed, index))
+            blocks.append(GenerationBlock(name, model, fingerprints[name], index, chunk, block_sampling))
+    return blocks
+
+
+def store_block(
+    store: TournamentStore,
+    block: GenerationBlock,
+    results: list[list[Sample]],
+    backend_name: str,
+    sampling: SamplingSettings,
+) -> int:
+    """One block's samples in one transaction; returns how many."""
+    if len(results) != len(block.prompts):
+        raise ArenaError(
+            f"backend '{backend_name}' returned {len(results)} results for {len(block.prompts)} prompts"
+        )
+    key = settings_key(backend_name, sampling)  # the recipe's settings, not the block's seed
+    store.add_samples(block.fingerprint, key, [(i, s) for samples in results for i, s in enumerate(samples)])
+    return sum(len(samples) for samples in results)
 
 
 def entrant_samples(

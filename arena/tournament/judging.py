@@ -15,6 +15,7 @@ from typing import Any
 from arena.errors import ArenaError
 from arena.generation.base import Sample
 from arena.judging import sigmoid_preference
+from arena.tournament.executor import Executor
 from arena.tournament.store import PairKey, TournamentStore
 
 Samples = dict[str, dict[str, list[Sample]]]  # entrant -> prompt -> samples
@@ -54,7 +55,7 @@ def pointwise_items(
 
 def run_judge(
     store: TournamentStore,
-    judge: Any,
+    executor: Executor,
     judge_name: str,
     fingerprint: str,
     items: list[Any],
@@ -66,13 +67,8 @@ def run_judge(
     cached = store.scores(fingerprint) if pointwise else store.judgments(fingerprint)
     todo = [item for item in items if item not in cached]
     on_batch(len(items) - len(todo))  # what an earlier run already judged counts as done
-    for start in range(0, len(todo), batch_size):
-        batch = todo[start : start + batch_size]
-        prompts = [item[0] for item in batch]
-        if pointwise:
-            values = judge.score(prompts, [item[1] for item in batch])
-        else:
-            values = judge.compare(prompts, [item[1] for item in batch], [item[2] for item in batch])
+    batches = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
+    for batch, values in executor.judge(batches, pointwise):
         _check_values(judge_name, values, batch, pointwise)
         (store.add_scores if pointwise else store.add_judgments)(
             fingerprint, list(zip(batch, values, strict=True))

@@ -5,16 +5,17 @@ from __future__ import annotations
 import importlib.util
 import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from arena.generation.base import SamplingSettings
+from arena.generation.base import Sample, SamplingSettings
 from arena.io import atomic_write_text
-from arena.judging import PointwiseJudge
 from arena.recipes import TournamentRecipe, output_dir, save_resolved
 from arena.schema import to_plain
+from arena.tournament.executor import Executor, GenerationBlock, LocalExecutor, PluginSpec
 from arena.tournament.fingerprint import judge_fingerprint, model_fingerprint
-from arena.tournament.generate import entrant_samples, generate_entrant
+from arena.tournament.generate import entrant_samples, plan_blocks, store_block
 from arena.tournament.inputs import entrant_model, load_prompts
 from arena.tournament.judging import match_rows, pairwise_items, pointwise_items, run_judge
 from arena.tournament.progress import StageReporter
@@ -28,96 +29,132 @@ def default_backend(plugins: Any) -> str:
     return "hf"
 
 
+@dataclass
+class Played:
+    """What the generation and judging stages leave for rating and the summary."""
+
+    fingerprints: dict[str, str]
+    samples: dict[str, dict[str, list[Sample]]]
+    rows: list[dict[str, Any]]
+    generated: int = 0
+    judged: int = 0
+    counters: dict[str, Any] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
 def run_tournament(
     recipe: TournamentRecipe, recipe_file: str, plugins: Any, *, export: str | None = None
 ) -> dict[str, Any]:
     started = time.perf_counter()
     out = output_dir(recipe)
     prompts = load_prompts(recipe, recipe_file, plugins)  # before anything is written: bad input stops here
-    entrants = [(e.name, entrant_model(e.model)) for e in recipe.entrants]
     backend_name = recipe.backend.name if recipe.backend else default_backend(plugins)
-    backend_entry = plugins.backends.get(backend_name)
-    backend_args = recipe.backend.args if recipe.backend else None
-    judge = plugins.judges.get(recipe.judge.name).build(recipe.judge.args)
-    pointwise = isinstance(judge, PointwiseJudge)
-    sampling = SamplingSettings.of(recipe.generation)
-    n = recipe.samples_per_prompt
-
-    store = TournamentStore(out / "tournament.sqlite")
-    save_resolved(recipe, out)
-    reporter = StageReporter()
-    timings: dict[str, float] = {}
+    plugins.backends.get(backend_name)  # an unknown default backend stops the run here, not in a worker
+    executor = make_executor(recipe, plugins)
     try:
-        fingerprints = {name: model_fingerprint(model, store) for name, model in entrants}
-        stage = time.perf_counter()
-        generated, backend = 0, None
-        for name, model in entrants:
-            with reporter.stage(f"generating {name}", len(prompts)) as advance:
-                backend = backend or backend_entry.build(backend_args)
-                generated += generate_entrant(
-                    store,
-                    backend,
-                    model,
-                    fingerprints[name],
-                    backend_name,
-                    prompts,
-                    n,
-                    sampling,
-                    recipe.commit_every,
-                    advance,
-                )
-        timings["generation"] = time.perf_counter() - stage
-
-        stage = time.perf_counter()
-        samples = {
-            name: entrant_samples(store, fingerprints[name], backend_name, sampling, prompts, n)
-            for name, _ in entrants
-        }
-        names = [name for name, _ in entrants]
-        judge_fp = judge_fingerprint(recipe.judge.name, recipe.judge.args, store)
-        items = (
-            pointwise_items(names, prompts, samples) if pointwise else pairwise_items(names, prompts, samples)
-        )
-        with reporter.stage(f"judging ({recipe.judge.name})", len(items)) as advance:
-            judged = run_judge(
-                store, judge, recipe.judge.name, judge_fp, items, pointwise, recipe.commit_every, advance
-            )
-        rows = match_rows(
-            names,
-            prompts,
-            samples,
-            store.judgments(judge_fp),
-            store.scores(judge_fp),
-            pointwise,
-            recipe.judge.name,
-        )
-        timings["judging"] = time.perf_counter() - stage
+        # The judge is built before anything is written or generated: one that cannot load stops the run.
+        pointwise = executor.open_judge(plugins, PluginSpec(recipe.judge.name, recipe.judge.args))
+        store = TournamentStore(out / "tournament.sqlite")
+        try:
+            save_resolved(recipe, out)
+            played = _play(recipe, plugins, store, executor, prompts, backend_name, pointwise)
+        finally:
+            store.close()
     finally:
-        store.close()
+        executor.close()
 
     stage = time.perf_counter()
-    board = _publish(recipe, rows, samples, prompts, backend_name, fingerprints, export)
-    timings["rating"] = time.perf_counter() - stage
+    board = _publish(recipe, played.rows, played.samples, prompts, backend_name, played.fingerprints, export)
+    played.timings["rating"] = time.perf_counter() - stage
     summary = {
         "name": recipe.name,
-        "entrants": names,
+        "entrants": [e.name for e in recipe.entrants],
         "prompts": len(prompts),
-        "samples_per_prompt": n,
+        "samples_per_prompt": recipe.samples_per_prompt,
         "backend": backend_name,
+        "executor": recipe.executor.name if recipe.executor else "local",
         "judge": recipe.judge.name,
         "pointwise_judge": pointwise,
-        "samples_generated": generated,
-        "judge_items": judged,
+        "samples_generated": played.generated,
+        "judge_items": played.judged,
         # e.g. the LLM judge's unreadable verdicts in this run (counted and reported, never given to a side)
-        "judge_counters": judge.counters() if callable(getattr(judge, "counters", None)) else None,
-        "matches": len(rows),
-        "seconds": {**timings, "total": time.perf_counter() - started},
+        "judge_counters": played.counters,
+        "matches": len(played.rows),
+        "seconds": {**played.timings, "total": time.perf_counter() - started},
         "leaderboard": str(publish_dir(recipe)),
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     summary["board"] = board
-    summary["samples"] = samples  # {entrant: {prompt: [Sample]}}, e.g. for a task's per-entrant report
+    summary["samples"] = played.samples  # {entrant: {prompt: [Sample]}}, e.g. for a task's per-entrant report
     return summary
+
+
+def _play(
+    recipe: TournamentRecipe,
+    plugins: Any,
+    store: TournamentStore,
+    executor: Executor,
+    prompts: list[str],
+    backend_name: str,
+    pointwise: bool,
+) -> Played:
+    """Generate what the store lacks, then judge what it lacks; the executor computes, this stores."""
+    entrants = [(e.name, entrant_model(e.model)) for e in recipe.entrants]
+    names = [name for name, _ in entrants]
+    sampling, n = SamplingSettings.of(recipe.generation), recipe.samples_per_prompt
+    reporter = StageReporter()
+    fingerprints = {name: model_fingerprint(model, store) for name, model in entrants}
+    stage = time.perf_counter()
+    blocks = plan_blocks(
+        store, entrants, fingerprints, backend_name, prompts, n, sampling, recipe.commit_every
+    )
+    played = Played(fingerprints, {}, [])
+    if blocks:
+        backend = PluginSpec(backend_name, recipe.backend.args if recipe.backend else None)
+        with reporter.stage(_generating(blocks), sum(len(b.prompts) for b in blocks)) as advance:
+            for block, results in executor.generate(plugins, backend, blocks, n):
+                played.generated += store_block(store, block, results, backend_name, sampling)
+                advance(len(block.prompts))
+    played.timings["generation"] = time.perf_counter() - stage
+
+    stage = time.perf_counter()
+    played.samples = {
+        name: entrant_samples(store, fingerprints[name], backend_name, sampling, prompts, n) for name in names
+    }
+    judge_fp = judge_fingerprint(recipe.judge.name, recipe.judge.args, store)
+    items = (
+        pointwise_items(names, prompts, played.samples)
+        if pointwise
+        else pairwise_items(names, prompts, played.samples)
+    )
+    with reporter.stage(f"judging ({recipe.judge.name})", len(items)) as advance:
+        played.judged = run_judge(
+            store, executor, recipe.judge.name, judge_fp, items, pointwise, recipe.commit_every, advance
+        )
+    played.counters = executor.counters()
+    played.rows = match_rows(
+        names,
+        prompts,
+        played.samples,
+        store.judgments(judge_fp),
+        store.scores(judge_fp),
+        pointwise,
+        recipe.judge.name,
+    )
+    played.timings["judging"] = time.perf_counter() - stage
+    return played
+
+
+def make_executor(recipe: TournamentRecipe, plugins: Any) -> Executor:
+    """The recipe's executor; without one, the local executor, which the host owns (no plugin needed)."""
+    if recipe.executor is None:
+        return LocalExecutor()
+    return plugins.executors.get(recipe.executor.name).build(recipe.executor.args)
+
+
+def _generating(blocks: list[GenerationBlock]) -> str:
+    names = list(dict.fromkeys(block.entrant for block in blocks))
+    return f"generating {', '.join(names)}" if len(names) <= 3 else f"generating {len(names)} entrants"
 
 
 def publish_dir(recipe: TournamentRecipe) -> Path:

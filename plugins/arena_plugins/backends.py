@@ -1,4 +1,5 @@
-"""The built-in generation backends: `hf` (transformers, always there) and `vllm` (when installed).
+"""The built-in generation backends, `hf` (transformers, always there) and `vllm` (when installed), and the
+tournament executors, `local` (the default) and `ray`.
 
 Factories are lazy "module:attribute" strings, so listing plugins or validating a recipe imports
 neither torch nor vLLM; the `vllm` backend reports a missing vLLM when it is built, in one line.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from arena import hookimpl
 from arena.generation.config import HFBackendConfig, VLLMBackendConfig
 from arena.hookspecs import Register
+from arena_plugins.ray_executor import RayExecutorArgs
 
 
 @hookimpl
@@ -24,4 +26,21 @@ def register_backends(register: Register) -> None:
         "arena.generation.vllm:VLLMBackend",
         config=VLLMBackendConfig,
         description="vLLM (pip install -e '.[cpu]' or '.[gpu]'), one engine at a time",
+    )
+
+
+@hookimpl
+def register_executors(register: Register) -> None:
+    # Here rather than a plugin of their own: executors run backends (and judges), and the `ray` module
+    # imports Ray only inside its functions, so registering it costs nothing without Ray installed.
+    register(
+        "local",
+        "arena.tournament.executor:LocalExecutor",
+        description="this process, one engine at a time (the default)",
+    )
+    register(
+        "ray",
+        "arena_plugins.ray_executor:RayExecutor",
+        config=RayExecutorArgs,
+        description="Ray actors across a cluster (pip install -e '.[ray]'); the driver writes the store",
     )

@@ -18,8 +18,14 @@ HOOKS = sorted(
 )
 
 
-def test_the_four_hooks() -> None:
-    assert HOOKS == ["register_algorithms", "register_backends", "register_judges", "register_tasks"]
+def test_the_five_hooks() -> None:
+    assert HOOKS == [
+        "register_algorithms",
+        "register_backends",
+        "register_executors",
+        "register_judges",
+        "register_tasks",
+    ]
 
 
 @pytest.mark.parametrize("hook", HOOKS)

@@ -46,7 +46,16 @@ def test_broken_plugins_are_reported_and_do_not_break_the_others(with_plugins: d
     plugins, stderr = plugins_json(with_plugins)
     assert set(plugins) >= {"games", "fixture", *BROKEN}
     for item in plugins.values():
-        assert set(item) == {"name", "version", "algorithms", "judges", "backends", "tasks", "error"}
+        assert set(item) == {
+            "name",
+            "version",
+            "algorithms",
+            "judges",
+            "backends",
+            "tasks",
+            "executors",
+            "error",
+        }
 
     assert plugins["broken-import"]["error"] == (
         "failed to load: ModuleNotFoundError: No module named 'a_module_that_does_not_exist'"
@@ -71,6 +80,7 @@ def test_broken_plugins_are_reported_and_do_not_break_the_others(with_plugins: d
         "judges": [],
         "backends": ["echo-fixture"],
         "tasks": [],
+        "executors": [],
         "error": None,
     }
 

@@ -1,0 +1,115 @@
+"""Where a tournament's generation and judging run: an executor (`local` here, `ray` as a plugin).
+
+The driver (`arena.tournament.run`) decides what the store lacks, hands it to the executor as blocks and
+stores every result as it comes back, one transaction per block. An executor only computes and never
+touches the store: whatever runs the work, the same rows are stored, a killed run loses at most the blocks
+in flight, and a rerun or a grown tournament asks for exactly what is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from arena.generation.base import Sample, SamplingSettings
+
+JudgeBatch = Sequence[Any]  # items: (prompt, response) to score, or (prompt, response a, response b)
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    """A plugin by name and typed config: what a worker needs to build its own copy."""
+
+    name: str
+    args: Any = None
+
+
+@dataclass(frozen=True)
+class GenerationBlock:
+    """Prompts [index * size, (index + 1) * size) of one entrant, with the block's own seed."""
+
+    entrant: str
+    model: str
+    fingerprint: str
+    index: int
+    prompts: tuple[str, ...]
+    sampling: SamplingSettings
+
+
+class Executor(Protocol):
+    def open_judge(self, plugins: Any, judge: PluginSpec) -> bool:
+        """Build the judge where it will run, before any generation (a judge that cannot load stops the
+        run before work is spent); True when it is pointwise (scores responses)."""
+        ...
+
+    def generate(
+        self, plugins: Any, backend: PluginSpec, blocks: Sequence[GenerationBlock], n: int
+    ) -> Iterator[tuple[GenerationBlock, list[list[Sample]]]]:
+        """n samples per prompt of every block, yielded block by block as they are done (any order)."""
+        ...
+
+    def judge(self, batches: Sequence[JudgeBatch], pointwise: bool) -> Iterator[tuple[JudgeBatch, list[Any]]]:
+        """The judge's values per batch (scores, or P(a beats b)), yielded as they are done (any order)."""
+        ...
+
+    def counters(self) -> dict[str, Any] | None:
+        """What the judge counted (e.g. unreadable verdicts), summed over its copies; None if it counts nothing."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def judge_values(judge: Any, batch: JudgeBatch, pointwise: bool) -> list[Any]:
+    """One judge call for one batch: the same code wherever the judge runs."""
+    prompts = [item[0] for item in batch]
+    if pointwise:
+        return list(judge.score(prompts, [item[1] for item in batch]))
+    return list(judge.compare(prompts, [item[1] for item in batch], [item[2] for item in batch]))
+
+
+def is_pointwise(judge: Any) -> bool:
+    from arena.judging import PointwiseJudge
+
+    return isinstance(judge, PointwiseJudge)
+
+
+def judge_counters(judge: Any) -> dict[str, Any] | None:
+    return judge.counters() if callable(getattr(judge, "counters", None)) else None
+
+
+class LocalExecutor:
+    """Everything in this process: one engine at a time, entrant after entrant, blocks in order."""
+
+    def __init__(self, config: Any = None) -> None:
+        self._judge: Any = None
+
+    def open_judge(self, plugins: Any, judge: PluginSpec) -> bool:
+        self._judge = plugins.judges.get(judge.name).build(judge.args)
+        return is_pointwise(self._judge)
+
+    def generate(
+        self, plugins: Any, backend: PluginSpec, blocks: Sequence[GenerationBlock], n: int
+    ) -> Iterator[tuple[GenerationBlock, list[list[Sample]]]]:
+        if not blocks:
+            return
+        engine = plugins.backends.get(backend.name).build(backend.args)
+        current: str | None = None
+        try:
+            for block in blocks:
+                if current is not None and block.model != current:
+                    engine.close()  # one engine at a time: free this entrant's before the next loads
+                current = block.model
+                yield block, engine.generate(block.model, list(block.prompts), n, block.sampling)
+        finally:
+            engine.close()
+
+    def judge(self, batches: Sequence[JudgeBatch], pointwise: bool) -> Iterator[tuple[JudgeBatch, list[Any]]]:
+        for batch in batches:
+            yield batch, judge_values(self._judge, batch, pointwise)
+
+    def counters(self) -> dict[str, Any] | None:
+        return judge_counters(self._judge)
+
+    def close(self) -> None:
+        self._judge = None
