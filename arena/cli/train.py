@@ -13,11 +13,38 @@ from arena.cli.options import overrides_option
 @click.argument("recipe", type=click.Path(dir_okay=False))
 @overrides_option
 @click.option("--resume", is_flag=True, help="Continue from the latest checkpoint in the output directory.")
-def train(recipe: str, overrides: tuple[str, ...], resume: bool) -> None:
+@click.option(
+    "--launcher",
+    type=click.Choice(["none", "accelerate"]),
+    default="none",
+    show_default=True,
+    help="accelerate: run this command again under `accelerate launch` (data parallel, FSDP2, DeepSpeed).",
+)
+@click.option(
+    "--num-processes", type=click.IntRange(1), default=None, help="With --launcher accelerate: processes."
+)
+@click.option(
+    "--accelerate-config",
+    type=str,
+    default=None,
+    metavar="FILE",
+    help="With --launcher accelerate: an accelerate config (examples in recipes/accelerate/).",
+)
+def train(
+    recipe: str,
+    overrides: tuple[str, ...],
+    resume: bool,
+    launcher: str,
+    num_processes: int | None,
+    accelerate_config: str | None,
+) -> None:
     """Train a policy or a judge from a recipe."""
+    from arena.errors import ArenaError
     from arena.plugins import make_plugin_host
     from arena.recipes import JudgeRecipe, TrainRecipe, load_recipe, output_dir
 
+    if launcher == "none" and (num_processes or accelerate_config):
+        raise ArenaError("--num-processes and --accelerate-config need --launcher accelerate")
     host = make_plugin_host()
     parsed = load_recipe(recipe, overrides, registries=host.registries)
     if not isinstance(parsed, (TrainRecipe, JudgeRecipe)):
@@ -26,10 +53,17 @@ def train(recipe: str, overrides: tuple[str, ...], resume: bool) -> None:
         raise RecipeError(
             recipe, "kind", f"`arena train` runs train and judge recipes; this is a {parsed.kind} recipe"
         )
+    if launcher == "accelerate":  # the recipe was checked here; each process reads it again
+        from arena.training.launch import accelerate_command, relaunch
+        from arena.training.loop import check_output
+
+        check_output(output_dir(parsed), resume, recipe)
+        train_args = [recipe, *(f"--set={o}" for o in overrides), *(["--resume"] if resume else [])]
+        raise SystemExit(relaunch(accelerate_command(train_args, num_processes, accelerate_config)))
     from arena.training.loop import train as run_training
 
     summary = run_training(parsed, recipe, host, resume=resume)
-    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, one line for the whole run
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun or accelerate, one line for the whole run
         return
     final = summary["final"]
     shown = [f"{k} {v:.4g}" for k, v in final.items() if isinstance(v, float) and k in ("loss", "accuracy")]

@@ -62,13 +62,16 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 def save_checkpoint(
     out_dir: Path,
     step: int,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
+    model_state: dict[str, torch.Tensor],
+    optimizer_state: dict[str, Any],
     scheduler: Any,
     extra: dict[str, Any],
     keep: int,
 ) -> Path:
-    """Write checkpoints/step-N atomically and keep only the newest `keep` checkpoints."""
+    """Write checkpoints/step-N atomically and keep only the newest `keep` checkpoints.
+
+    The states are full (unsharded) ones: under FSDP the caller gathers them first (`arena.training.parallel`).
+    """
     root = checkpoint_dir(out_dir)
     root.mkdir(parents=True, exist_ok=True)
     target = root / f"step-{step:08d}"
@@ -76,10 +79,10 @@ def save_checkpoint(
     try:
         from safetensors.torch import save_file
 
-        weights = {name: tensor.detach().contiguous().cpu() for name, tensor in model.state_dict().items()}
+        weights = {name: tensor.detach().contiguous().cpu() for name, tensor in model_state.items()}
         save_file(_untie(weights), staging / "model.safetensors")
         torch.save(
-            {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state()},
+            {"optimizer": optimizer_state, "scheduler": scheduler.state_dict(), "rng": rng_state()},
             staging / "training.pt",
         )
         atomic_write_text(staging / STATE_FILE, json.dumps({"step": step, **extra}, indent=2))
@@ -94,10 +97,8 @@ def save_checkpoint(
     return target
 
 
-def load_checkpoint(
-    checkpoint: Checkpoint, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
-) -> dict[str, Any]:
-    """Restore everything saved by `save_checkpoint`; returns the extra state (with `step`)."""
+def load_weights(checkpoint: Checkpoint, model: torch.nn.Module) -> None:
+    """Load a checkpoint's weights into an unsharded model (before any FSDP sharding)."""
     from safetensors.torch import load_file
 
     weights = load_file(checkpoint.path / "model.safetensors")
@@ -108,12 +109,16 @@ def load_checkpoint(
         raise RuntimeError(
             f"checkpoint {checkpoint.path} does not match the model: {untied or result.unexpected_keys}"
         )
+
+
+def load_training_state(checkpoint: Checkpoint, scheduler: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Restore the scheduler and the RNG states; returns (the optimizer's saved state, the extra state
+    with `step`). The optimizer state is loaded by the caller, which knows whether it is sharded."""
     # Our own file, written by this code; weights_only=False is needed for the Python RNG tuple.
     state = torch.load(checkpoint.path / "training.pt", weights_only=False)
-    optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     restore_rng_state(state["rng"])
-    return json.loads((checkpoint.path / STATE_FILE).read_text())
+    return state["optimizer"], json.loads((checkpoint.path / STATE_FILE).read_text())
 
 
 def _untie(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

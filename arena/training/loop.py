@@ -7,7 +7,13 @@ Batching: `training.batch_size` is the global batch of one optimizer step. It is
 and then over `gradient_accumulation` micro-batches; each micro-batch's loss is sum(losses) / batch_size
 and gradients are summed over processes, so one process and N processes take the same step.
 Gradients are all-reduced by hand rather than through a DDP wrapper because algorithms call the
-model's decoder and LM head separately (chunked log-probs), which a DDP wrapper would not see.
+model's decoder and LM head separately (chunked log-probs), which a DDP wrapper would not see; FSDP2 and
+DeepSpeed runs go through `arena.training.parallel`.
+
+Randomness: before each micro-batch, Python's, NumPy's and torch's generators are seeded from (seed, step,
+the micro-batch's position in the global batch). Online algorithms sample their rollouts from them, so
+each process samples its own share of the global batch with its own seeds, and one process with
+gradient accumulation samples exactly what N processes do.
 """
 
 from __future__ import annotations
@@ -24,10 +30,16 @@ import torch
 from arena.errors import ArenaError, RecipeError
 from arena.io import atomic_write_text
 from arena.recipes import JudgeRecipe, TrainRecipe, output_dir, save_resolved
-from arena.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from arena.training.checkpoint import (
+    latest_checkpoint,
+    load_training_state,
+    load_weights,
+    save_checkpoint,
+)
 from arena.training.metrics import MetricsLog
 from arena.training.objective import build_objective, check_trainable
 from arena.training.optim import make_optimizer, make_scheduler
+from arena.training.parallel import DeepSpeedZeRO, Replicated, make_strategy
 
 
 def train(
@@ -43,7 +55,8 @@ def train(
     accelerator = Accelerator(cpu=on_cpu, mixed_precision=_mixed_precision(settings.precision))
     world, rank, main = accelerator.num_processes, accelerator.process_index, accelerator.is_main_process
     micro_batch = _micro_batch(recipe, recipe_file, world)
-    _check_output(out_dir, resume, recipe_file)
+    strategy = make_strategy(accelerator, world, micro_batch, settings.gradient_accumulation)
+    check_output(out_dir, resume, recipe_file)
     if isinstance(recipe, JudgeRecipe):
         check_trainable(recipe, recipe_file, plugins)
     _seed_everything(settings.seed)
@@ -54,12 +67,19 @@ def train(
 
     model = objective.model
     model.train()
-    optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], settings)
-    scheduler = make_scheduler(optimizer, settings)
     start_step = 0
     checkpoint = latest_checkpoint(out_dir) if resume else None
     if checkpoint is not None:
-        start_step = load_checkpoint(checkpoint, model, optimizer, scheduler)["step"]
+        load_weights(checkpoint, model)  # into the whole model, before any sharding
+    strategy.prepare(model)
+    optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], settings)
+    scheduler = make_scheduler(optimizer, settings)
+    if isinstance(strategy, DeepSpeedZeRO):
+        optimizer, scheduler = strategy.prepare_with_optimizer(model, optimizer, scheduler)
+    if checkpoint is not None:
+        optimizer_state, extra = load_training_state(checkpoint, scheduler)
+        strategy.load_optimizer_state(optimizer, optimizer_state)
+        start_step = extra["step"]
     if main:
         if checkpoint is None:
             save_resolved(recipe, out_dir)
@@ -81,19 +101,24 @@ def train(
             mine = indices[rank * micro_batch * settings.gradient_accumulation :][
                 : micro_batch * settings.gradient_accumulation
             ]
+            first = rank * micro_batch * settings.gradient_accumulation  # in the global batch
+            start_hook = getattr(objective, "start_step", None)  # e.g. Nash-MD's EMA opponent
+            if callable(start_hook):
+                with strategy.gathered():  # e.g. an EMA of the whole (unsharded) policy
+                    start_hook(step)
             sums: dict[str, torch.Tensor] = {}
             for start in range(0, len(mine), micro_batch):
                 batch = source.collate(mine[start : start + micro_batch])
+                _seed_micro_batch(settings.seed, step, first + start)
                 with accelerator.autocast():
-                    output = objective.loss(batch)
-                (output.losses.sum() / settings.batch_size).backward()
+                    output = strategy.run(objective.loss, batch)
+                strategy.backward(output.losses.sum() / settings.batch_size)
                 _accumulate(sums, "loss", output.losses)
                 for name, values in output.metrics.items():
                     _accumulate(sums, name, values)
-            grad_norm = _finish_gradients(model, settings.max_grad_norm, world)
-            optimizer.step()
+            grad_norm = strategy.finish_gradients(settings.max_grad_norm)
+            strategy.step(optimizer)
             scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
             examples_seen += settings.batch_size
 
             done = step + 1
@@ -101,7 +126,8 @@ def train(
                 record = {"step": done, **_reduce(sums, world), "grad_norm": grad_norm}
                 record["learning_rate"] = scheduler.get_last_lr()[0]
                 record["examples_per_second"] = examples_seen / max(time.perf_counter() - started, 1e-9)
-                record.update(objective.diagnostics())
+                with strategy.gathered(), torch.no_grad():
+                    record.update(objective.diagnostics())
                 last = record
                 if main:
                     metrics_log.write(record)
@@ -110,12 +136,24 @@ def train(
                     )
             if settings.save_every and done % settings.save_every == 0 and done < settings.steps:
                 _save(
-                    main, accelerator, out_dir, done, model, optimizer, scheduler, settings.keep_checkpoints
+                    main,
+                    accelerator,
+                    strategy,
+                    out_dir,
+                    done,
+                    optimizer,
+                    scheduler,
+                    settings.keep_checkpoints,
                 )
             bar.update(0, advance=1)
 
-    _save(main, accelerator, out_dir, settings.steps, model, optimizer, scheduler, settings.keep_checkpoints)
+    _save(
+        main, accelerator, strategy, out_dir, settings.steps, optimizer, scheduler, settings.keep_checkpoints
+    )
     model.eval()
+    with strategy.gathered():
+        evaluation = objective.evaluate()
+    strategy.finalize()
     summary = {
         "name": recipe.name,
         **objective.summary,
@@ -126,7 +164,8 @@ def train(
         "truncated_examples": source.truncated,
         "wall_seconds": time.perf_counter() - started,
         "final": {k: v for k, v in last.items() if k != "step"},
-        **objective.evaluate(),
+        "parallelism": strategy.name,
+        **evaluation,
     }
     if main:
         objective.save(out_dir / "final")
@@ -147,7 +186,7 @@ def _micro_batch(recipe: TrainRecipe | JudgeRecipe, recipe_file: str, world: int
     return settings.batch_size // parts
 
 
-def _check_output(out_dir: Path, resume: bool, recipe_file: str) -> None:
+def check_output(out_dir: Path, resume: bool, recipe_file: str) -> None:
     if not resume and (out_dir / "checkpoints").exists():
         raise ArenaError(
             f"{recipe_file}: output: '{out_dir}' already holds a run; pass --resume to continue it, "
@@ -183,19 +222,26 @@ def _reduce(sums: dict[str, torch.Tensor], world: int) -> dict[str, float]:
     return {name: float(total[0] / total[1]) for name, total in sums.items()}
 
 
-def _finish_gradients(model: torch.nn.Module, max_grad_norm: float | None, world: int) -> float:
-    parameters = [p for p in model.parameters() if p.grad is not None]
-    if world > 1:
-        import torch.distributed as dist
-
-        for parameter in parameters:
-            dist.all_reduce(parameter.grad)
-    norm = torch.nn.utils.clip_grad_norm_(parameters, max_grad_norm if max_grad_norm else float("inf"))
-    return float(norm)
+def _seed_micro_batch(seed: int, step: int, position: int) -> None:
+    """Seed every generator from (seed, step, the micro-batch's first position in the global batch)."""
+    value = int(np.random.SeedSequence([seed, step, position]).generate_state(1)[0])
+    random.seed(value)
+    np.random.seed(value)
+    torch.manual_seed(value)
 
 
-def _save(main: bool, accelerator: Any, out_dir: Path, step: int, *state: Any) -> None:
-    model, optimizer, scheduler, keep = state
+def _save(
+    main: bool,
+    accelerator: Any,
+    strategy: Replicated,
+    out_dir: Path,
+    step: int,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    keep: int,
+) -> None:
+    # Gathering a sharded model or optimizer is collective: every process takes part, the main one writes.
+    model_state, optimizer_state = strategy.model_state(), strategy.optimizer_state(optimizer)
     if main:
-        save_checkpoint(out_dir, step, model, optimizer, scheduler, {}, keep)
+        save_checkpoint(out_dir, step, model_state, optimizer_state, scheduler, {}, keep)
     accelerator.wait_for_everyone()

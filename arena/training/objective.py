@@ -63,6 +63,12 @@ class PolicyObjective:
     def loss(self, batch: Any) -> StepOutput:
         return self.algorithm.loss(batch)
 
+    def start_step(self, step: int) -> None:
+        """Before each optimizer step's micro-batches (e.g. Nash-MD updates its EMA opponent once a step)."""
+        hook = getattr(self.algorithm, "start_step", None)
+        if callable(hook):
+            hook(step)
+
     def diagnostics(self) -> dict[str, Any]:
         if self.task is not None and hasattr(self.task, "diagnostics"):
             return self.task.diagnostics(self.policy, getattr(self.algorithm, "kl_coefficient", None))

@@ -104,9 +104,12 @@ class NashMD(OnlineAlgorithm):
         for average, current in zip(self.ema.model.parameters(), self.policy.model.parameters(), strict=True):
             average.mul_(decay).add_(current.detach(), alpha=1 - decay)
 
-    def loss(self, prompts: list[str]) -> StepOutput:
+    def start_step(self, step: int) -> None:
+        # Once per optimizer step, not per micro-batch: the same EMA whatever the accumulation/processes.
         if self.ema is not None:
             self._update_ema()
+
+    def loss(self, prompts: list[str]) -> StepOutput:
         n = self.args.samples
         with torch.no_grad():
             ours = self.rollouts.sample(prompts, n, beta=0.0)
@@ -164,17 +167,17 @@ class OnlineDPO(OnlineAlgorithm):
 class SPPO(OnlineAlgorithm):
     def __init__(self, args: SPPOArgs) -> None:
         self.args = args
-        self.calls = 0
         self.previous: Policy | None = None
 
-    def _refresh_previous(self) -> None:
-        if self.previous is None or self.calls % self.args.iteration_steps == 0:
+    def start_step(self, step: int) -> None:
+        """pi_t becomes the current policy every `iteration_steps` optimizer steps (not micro-batches)."""
+        if self.previous is None or step % self.args.iteration_steps == 0:
             model = copy.deepcopy(self.policy.model).requires_grad_(False).eval()
             self.previous = Policy(model, self.policy.tokenizer, f"{self.policy.source} (previous)")
-        self.calls += 1
 
     def loss(self, prompts: list[str]) -> StepOutput:
-        self._refresh_previous()
+        if self.previous is None:  # called outside the Trainer loop
+            self.start_step(0)
         k = self.args.samples
         with torch.no_grad():
             samples = self.rollouts.sample(prompts, k, beta=0.0, opponent=self.previous)

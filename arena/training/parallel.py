@@ -1,0 +1,256 @@
+"""How the loop's model is spread over processes: replicated (plain or torchrun/accelerate DDP-style), FSDP2
+or DeepSpeed. The loop calls the same methods whichever it is; `make_strategy` picks from accelerate's state.
+
+- `Replicated`: every process holds the whole model; gradients are summed over processes with one
+  all-reduce per parameter. Not a DDP wrapper: algorithms call the decoder and the LM head separately
+  (chunked log-probs), which a wrapper's forward would not see.
+- `FullyShardedV2`: `torch.distributed.fsdp.fully_shard` on each transformer block and on a thin root
+  module (`_StepModule`) whose forward runs the objective's whole loss. FSDP2's hooks unshard a block when
+  it runs, and the root's hooks unshard the rest (embeddings, final norm, LM head) for the whole loss, so the
+  chunked log-prob code works unchanged. Blocks keep their gathered parameters from their first forward of
+  a micro-batch until its backward (`reshard_after_forward=False`, ZeRO-2-like during a step): online
+  algorithms run a data-dependent number of forward passes per process while sampling, and a collective
+  per forward would deadlock. Parameters, gradients and optimizer state stay sharded between steps.
+- `DeepSpeedZeRO`: `Accelerator.prepare` and `accelerator.backward` (the engine steps inside backward).
+  Not tested here (DeepSpeed needs CUDA); see docs/scale-out.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+
+from arena.errors import ArenaError
+
+
+class Replicated:
+    name = "replicated"
+
+    def __init__(self, world: int) -> None:
+        self.world = world
+
+    def prepare(self, model: torch.nn.Module) -> None:
+        self.model = model
+
+    def run(self, loss: Callable[[Any], Any], batch: Any) -> Any:
+        return loss(batch)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        loss.backward()
+
+    def finish_gradients(self, max_grad_norm: float | None) -> float:
+        parameters = [p for p in self.model.parameters() if p.grad is not None]
+        if self.world > 1:
+            import torch.distributed as dist
+
+            for parameter in parameters:
+                dist.all_reduce(parameter.grad)
+        limit = max_grad_norm if max_grad_norm else float("inf")
+        return float(torch.nn.utils.clip_grad_norm_(parameters, limit))
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    @contextmanager
+    def gathered(self) -> Iterator[None]:
+        """The whole model usable outside the loss (diagnostics, evaluation, saving)."""
+        yield
+
+    def model_state(self) -> dict[str, torch.Tensor]:
+        return self.model.state_dict()
+
+    def optimizer_state(self, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+        return optimizer.state_dict()
+
+    def load_optimizer_state(self, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+        optimizer.load_state_dict(state)
+
+    def finalize(self) -> None:
+        """Make the model a plain module again before the final save (a no-op here)."""
+
+
+class _StepModule(torch.nn.Module):
+    """FSDP2's root: its forward runs a whole loss, so the root's hooks gather the parameters that live
+    outside the transformer blocks (embeddings, norm, LM head) for every call the loss makes."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, loss: Callable[[Any], Any], batch: Any) -> Any:
+        return loss(batch)
+
+
+class FullyShardedV2(Replicated):
+    name = "fsdp2"
+
+    def prepare(self, model: torch.nn.Module) -> None:
+        from torch.distributed.fsdp import CPUOffloadPolicy, FSDPModule, fully_shard
+
+        self.model = model
+        self.root = _StepModule(model)
+        offload = os.environ.get("FSDP_OFFLOAD_PARAMS", "false").lower() == "true"
+        options: dict[str, Any] = {"reshard_after_forward": False}
+        if offload:
+            options["offload_policy"] = CPUOffloadPolicy()
+        blocks = _block_classes(model)
+        for module in model.modules():
+            if type(module).__name__ in blocks:
+                fully_shard(module, **options)
+        fully_shard(self.root, **options)
+        self.units = [m for m in self.root.modules() if isinstance(m, FSDPModule)]
+
+    def run(self, loss: Callable[[Any], Any], batch: Any) -> Any:
+        return self.root(loss, batch)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        # FSDP2 averages gradients over processes; the loop's losses are already shares of the global
+        # batch (their gradients must be summed), so undo the average.
+        (loss * self.world).backward()
+
+    def finish_gradients(self, max_grad_norm: float | None) -> float:
+        parameters = [p for p in self.model.parameters() if p.grad is not None]
+        limit = max_grad_norm if max_grad_norm else float("inf")
+        norm = torch.nn.utils.clip_grad_norm_(parameters, limit)  # a DTensor: the norm over all shards
+        return float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
+
+    @contextmanager
+    def gathered(self) -> Iterator[None]:
+        # Every process gathers every unit once (the same collectives in the same order); after that,
+        # forwards run on plain tensors however many each process makes.
+        for unit in self.units:
+            unit.unshard()
+        try:
+            yield
+        finally:
+            for unit in self.units:
+                unit.reshard()
+
+    def model_state(self) -> dict[str, torch.Tensor]:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        state = get_model_state_dict(self.root, options=options)  # every process must call it
+        return {name.removeprefix("model."): tensor for name, tensor in state.items()}
+
+    def optimizer_state(self, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        return get_optimizer_state_dict(self.root, optimizer, options=options)
+
+    def load_optimizer_state(self, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+        # Every process read the same full state from the checkpoint; each keeps its own shard.
+        options = StateDictOptions(full_state_dict=True)
+        set_optimizer_state_dict(self.root, optimizer, optim_state_dict=state, options=options)
+
+    def finalize(self) -> None:
+        """Replace every sharded parameter by a plain one holding the full tensor (tied ones stay tied), so
+        the objective saves the final model exactly as it would unsharded. The model is not trained after."""
+        full = self.model_state()
+        replaced: dict[int, torch.nn.Parameter] = {}
+        for name, parameter in self.model.named_parameters(remove_duplicate=True):
+            if name not in full:  # only the main process receives the full state (and saves)
+                continue
+            data = full[name].to(_local_device(parameter))
+            replaced[id(parameter)] = torch.nn.Parameter(data, requires_grad=parameter.requires_grad)
+        for module in self.model.modules():
+            for key, parameter in list(module._parameters.items()):
+                if parameter is not None and id(parameter) in replaced:
+                    module._parameters[key] = replaced[id(parameter)]
+
+
+class DeepSpeedZeRO(Replicated):
+    """Untested here (DeepSpeed needs CUDA). The engine owns gradient averaging, accumulation boundaries,
+    clipping and the optimizer step; the loop's losses are rescaled to what the engine expects."""
+
+    name = "deepspeed"
+
+    def __init__(self, world: int, accelerator: Any, micro_batch: int, accumulation: int) -> None:
+        super().__init__(world)
+        self.accelerator, self.accumulation = accelerator, accumulation
+        config = accelerator.state.deepspeed_plugin.deepspeed_config
+        # No dataloader goes through prepare, so accelerate cannot fill these "auto" values itself.
+        config["train_micro_batch_size_per_gpu"] = micro_batch
+        config["gradient_accumulation_steps"] = accumulation
+        config["train_batch_size"] = micro_batch * accumulation * world
+
+    def prepare_with_optimizer(self, model: torch.nn.Module, optimizer: Any, scheduler: Any) -> tuple:
+        self.model = model
+        self.engine, optimizer, scheduler = self.accelerator.prepare(model, optimizer, scheduler)
+        return optimizer, scheduler
+
+    def backward(self, loss: torch.Tensor) -> None:
+        # The engine averages over processes and divides by the accumulation steps; the loop's loss is
+        # already a share of the global batch whose gradients must be summed.
+        self.accelerator.backward(loss * self.world * self.accumulation)
+
+    def finish_gradients(self, max_grad_norm: float | None) -> float:
+        norm = self.engine.get_global_grad_norm()  # clipping is the engine's (`gradient_clipping`)
+        return float(norm) if norm is not None else float("nan")
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        optimizer.step()  # accelerate's DeepSpeed wrappers: the engine already stepped in backward
+        optimizer.zero_grad(set_to_none=True)
+
+    def optimizer_state(self, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+        return {}  # ZeRO partitions it; checkpoints of DeepSpeed runs hold weights only
+
+    def load_optimizer_state(self, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+        raise ArenaError("--resume is not supported under DeepSpeed yet (its checkpoints hold weights only)")
+
+    @contextmanager
+    def gathered(self) -> Iterator[None]:
+        import deepspeed
+
+        parameters = list(self.model.parameters())
+        with deepspeed.zero.GatheredParameters(parameters, modifier_rank=None):
+            yield
+
+    def model_state(self) -> dict[str, torch.Tensor]:
+        return self.accelerator.get_state_dict(self.engine)
+
+    def finalize(self) -> None:
+        state = self.model_state()
+        if self.accelerator.is_main_process:
+            self.model.load_state_dict(state, strict=False)
+
+
+def make_strategy(accelerator: Any, world: int, micro_batch: int, accumulation: int) -> Replicated:
+    """From accelerate's launch settings: `ACCELERATE_USE_FSDP` (which accelerate ignores on a CPU, where
+    Arena shards itself) or a DeepSpeed plugin; otherwise replicated."""
+    from accelerate.utils import DistributedType
+
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+        return DeepSpeedZeRO(world, accelerator, micro_batch, accumulation)
+    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true" and world > 1:
+        # With this on, transformers loads real weights only in the first process and leaves the others
+        # to a broadcast Arena does not make; every process loads the checkpoint itself instead.
+        os.environ["FSDP_CPU_RAM_EFFICIENT_LOADING"] = "false"
+        if os.environ.get("FSDP_VERSION", "1") != "2":
+            raise ArenaError(
+                "FSDP1 wraps the root module, which the chunked log-prob code bypasses: "
+                "set fsdp_version: 2 in the accelerate config (see recipes/accelerate/fsdp2.yaml)"
+            )
+        return FullyShardedV2(world)
+    return Replicated(world)
+
+
+def _block_classes(model: torch.nn.Module) -> set[str]:
+    """The transformer block classes to shard one by one: the accelerate config's
+    `fsdp_transformer_layer_cls_to_wrap`, else the model's own `_no_split_modules`."""
+    configured = os.environ.get("FSDP_TRANSFORMER_CLS_TO_WRAP", "")
+    names = {n.strip() for n in configured.split(",") if n.strip()}
+    return names or set(getattr(model, "_no_split_modules", None) or [])
+
+
+def _local_device(parameter: torch.Tensor) -> torch.device:
+    local = parameter.to_local() if hasattr(parameter, "to_local") else parameter
+    return local.device

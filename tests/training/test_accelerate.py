@@ -1,0 +1,171 @@
+"""`arena train --launcher accelerate`: real `accelerate launch` runs of two gloo processes on the CPU.
+
+Two processes take the same steps as one process with the same global batch (offline DPO, and online IPO
+whose rollouts each process samples for its own share of the batch), and a two-process run killed with
+SIGKILL (every process of it) and resumed ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from arena.testing import OFFLINE_ENV, run_arena
+from arena.training.metrics import read_metrics
+from tests.training.test_resume_and_parallel import write_run
+
+pytestmark = pytest.mark.slow
+
+CPU_CONFIG = str(Path(__file__).resolve().parents[2] / "recipes" / "accelerate" / "cpu-2proc.yaml")
+LAUNCH = ["--launcher", "accelerate", "--accelerate-config", CPU_CONFIG]
+THREADS = {"OMP_NUM_THREADS": "1"}
+STEPS, SAVE_EVERY = 40, 10
+
+ONLINE = """\
+kind: train
+name: run
+algorithm: online-ipo
+args: {{tau: 0.1}}
+policy: {model}
+task: dice
+training:
+  steps: 8
+  batch_size: 16
+  gradient_accumulation: {accumulation}
+  learning_rate: 0.01
+  max_grad_norm: null
+  log_every: 1
+  seed: 5
+"""
+
+
+def losses(directory: Path) -> list[float]:
+    return [row["loss"] for row in read_metrics(directory / "runs" / "run" / "metrics.jsonl")]
+
+
+def summary(directory: Path) -> dict:
+    return json.loads((directory / "runs" / "run" / "summary.json").read_text())
+
+
+def final_weights(directory: Path) -> dict:
+    return load_file(directory / "runs" / "run" / "final" / "model.safetensors")
+
+
+@pytest.fixture(scope="module")
+def dpo_runs(tmp_path_factory: pytest.TempPathFactory, game_model_dir: Path) -> tuple[Path, Path]:
+    """The same DPO run, one process (accumulation 2) and two processes through accelerate."""
+    root = tmp_path_factory.mktemp("accelerate-dpo")
+    single = write_run(root / "single", game_model_dir, STEPS, SAVE_EVERY, accumulation=2).parent
+    assert run_arena(["train", "recipe.yaml"], cwd=single, env=THREADS).returncode == 0
+    double = write_run(root / "double", game_model_dir, STEPS, SAVE_EVERY).parent
+    done = run_arena(["train", "recipe.yaml", *LAUNCH], cwd=double, env=THREADS)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return single, double
+
+
+def test_two_processes_take_the_same_dpo_steps_as_one(dpo_runs: tuple[Path, Path]) -> None:
+    single, double = dpo_runs
+    assert summary(double)["processes"] == 2
+    assert summary(single)["processes"] == 1
+    assert len(losses(double)) == STEPS
+    assert losses(double) == pytest.approx(losses(single), abs=1e-4)
+    assert losses(double)[-1] < 0.5 * losses(double)[0]  # it learned: the comparison is not of two flat lines
+
+
+def test_two_processes_sample_their_own_rollouts_and_match_one(tmp_path: Path, game_model_dir: Path) -> None:
+    runs = {}
+    for processes, accumulation in ((1, 2), (2, 1)):
+        directory = tmp_path / f"p{processes}"
+        directory.mkdir()
+        (directory / "run.yaml").write_text(ONLINE.format(model=game_model_dir, accumulation=accumulation))
+        launch = LAUNCH if processes == 2 else []
+        done = run_arena(["train", "run.yaml", *launch], cwd=directory, env=THREADS)
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs[processes] = read_metrics(directory / "runs" / "run" / "metrics.jsonl")
+    # Each process samples its half of the batch with seeds of its own positions; had both drawn the
+    # same actions (one seed for all processes), the losses and judge preferences would differ from one
+    # process's, which samples both halves.
+    for key in ("loss", "judge_preference", "kl"):
+        assert [r[key] for r in runs[2]] == pytest.approx([r[key] for r in runs[1]], abs=1e-4), key
+    probabilities = [r["action_probs"] for r in runs[2]]
+    assert probabilities[-1] != pytest.approx(probabilities[0], abs=1e-3)  # the policy moved
+
+
+def test_sigkill_of_a_two_process_run_then_resume_equals_an_uninterrupted_run(
+    tmp_path: Path, game_model_dir: Path, dpo_runs: tuple[Path, Path]
+) -> None:
+    _, whole = dpo_runs
+    killed = write_run(tmp_path / "killed", game_model_dir, STEPS, SAVE_EVERY).parent
+    env = {**os.environ, **OFFLINE_ENV, **THREADS, "NO_COLOR": "1"}
+    # A session of its own: SIGKILL goes to the launcher and every training process, like a lost node.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "arena", "train", "recipe.yaml", *LAUNCH],
+        cwd=killed,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    checkpoint = killed / "runs" / "run" / "checkpoints" / "step-00000020"
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert checkpoint.exists(), "the run never reached its second checkpoint"
+    assert not (killed / "runs" / "run" / "summary.json").exists(), "the run finished before it was killed"
+
+    resumed = run_arena(["train", "recipe.yaml", "--resume", *LAUNCH], cwd=killed, env=THREADS)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert summary(killed)["resumed_from_step"] >= 20
+    assert summary(killed)["processes"] == 2
+    expected, got = final_weights(whole), final_weights(killed)
+    assert expected.keys() == got.keys()
+    for name, tensor in expected.items():
+        assert tensor.equal(got[name]), f"{name} differs after resume"
+    assert losses(killed) == losses(whole)
+
+
+def test_launcher_mistakes_are_one_line(tmp_path: Path, game_model_dir: Path) -> None:
+    write_run(tmp_path, game_model_dir, 2)
+    missing = run_arena(
+        ["train", "recipe.yaml", "--launcher", "accelerate", "--accelerate-config", "nope.yaml"], cwd=tmp_path
+    )
+    assert (missing.returncode, missing.stderr) == (
+        2,
+        "--accelerate-config: no such file 'nope.yaml' (see recipes/accelerate/ for examples)\n",
+    )
+    without = run_arena(["train", "recipe.yaml", "--num-processes", "2"], cwd=tmp_path)
+    assert (without.returncode, without.stderr) == (
+        2,
+        "--num-processes and --accelerate-config need --launcher accelerate\n",
+    )
+
+
+def test_fsdp2_on_two_cpu_processes_takes_the_same_steps(
+    tmp_path: Path, game_model_dir: Path, dpo_runs: tuple[Path, Path]
+) -> None:
+    """FSDP2 (fully_shard, gloo): the same loss curve and final weights as one unsharded process."""
+    single, _ = dpo_runs
+    sharded = write_run(tmp_path, game_model_dir, STEPS, SAVE_EVERY).parent
+    config = CPU_CONFIG.replace("cpu-2proc.yaml", "cpu-fsdp2.yaml")
+    done = run_arena(
+        ["train", "recipe.yaml", "--launcher", "accelerate", "--accelerate-config", config],
+        cwd=sharded,
+        env=THREADS,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert summary(sharded)["parallelism"] == "fsdp2"
+    assert losses(sharded) == pytest.approx(losses(single), abs=1e-4)
+    expected, got = final_weights(single), final_weights(sharded)
+    assert expected.keys() == got.keys()
+    for name, tensor in expected.items():
+        assert (tensor - got[name]).abs().max() < 1e-4, name
