@@ -38,9 +38,13 @@ class GenerationBlock:
 
 
 class Executor(Protocol):
-    def open_judge(self, plugins: Any, judge: PluginSpec) -> bool:
-        """Build the judge where it will run, before any generation (a judge that cannot load stops the
-        run before work is spent); True when it is pointwise (scores responses)."""
+    def open_judge(self, plugins: Any, judge: PluginSpec) -> None:
+        """Start building the judge where it will run, before any generation: a judge that cannot load
+        stops the run as soon as that is known (the local executor builds it right here)."""
+        ...
+
+    def pointwise(self) -> bool:
+        """Whether the judge scores responses (else it compares pairs); waits until it is built."""
         ...
 
     def generate(
@@ -84,8 +88,10 @@ class LocalExecutor:
     def __init__(self, config: Any = None) -> None:
         self._judge: Any = None
 
-    def open_judge(self, plugins: Any, judge: PluginSpec) -> bool:
+    def open_judge(self, plugins: Any, judge: PluginSpec) -> None:
         self._judge = plugins.judges.get(judge.name).build(judge.args)
+
+    def pointwise(self) -> bool:
         return is_pointwise(self._judge)
 
     def generate(

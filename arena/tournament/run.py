@@ -36,6 +36,7 @@ class Played:
     fingerprints: dict[str, str]
     samples: dict[str, dict[str, list[Sample]]]
     rows: list[dict[str, Any]]
+    pointwise: bool = False
     generated: int = 0
     judged: int = 0
     counters: dict[str, Any] | None = None
@@ -52,12 +53,13 @@ def run_tournament(
     plugins.backends.get(backend_name)  # an unknown default backend stops the run here, not in a worker
     executor = make_executor(recipe, plugins)
     try:
-        # The judge is built before anything is written or generated: one that cannot load stops the run.
-        pointwise = executor.open_judge(plugins, PluginSpec(recipe.judge.name, recipe.judge.args))
+        # The judge is built (or starts building) before anything is written or generated: one that
+        # cannot load stops the run before work is spent.
+        executor.open_judge(plugins, PluginSpec(recipe.judge.name, recipe.judge.args))
         store = TournamentStore(out / "tournament.sqlite")
         try:
             save_resolved(recipe, out)
-            played = _play(recipe, plugins, store, executor, prompts, backend_name, pointwise)
+            played = _play(recipe, plugins, store, executor, prompts, backend_name)
         finally:
             store.close()
     finally:
@@ -74,7 +76,7 @@ def run_tournament(
         "backend": backend_name,
         "executor": recipe.executor.name if recipe.executor else "local",
         "judge": recipe.judge.name,
-        "pointwise_judge": pointwise,
+        "pointwise_judge": played.pointwise,
         "samples_generated": played.generated,
         "judge_items": played.judged,
         # e.g. the LLM judge's unreadable verdicts in this run (counted and reported, never given to a side)
@@ -96,7 +98,6 @@ def _play(
     executor: Executor,
     prompts: list[str],
     backend_name: str,
-    pointwise: bool,
 ) -> Played:
     """Generate what the store lacks, then judge what it lacks; the executor computes, this stores."""
     entrants = [(e.name, entrant_model(e.model)) for e in recipe.entrants]
@@ -121,6 +122,7 @@ def _play(
     played.samples = {
         name: entrant_samples(store, fingerprints[name], backend_name, sampling, prompts, n) for name in names
     }
+    pointwise = played.pointwise = executor.pointwise()
     judge_fp = judge_fingerprint(recipe.judge.name, recipe.judge.args, store)
     items = (
         pointwise_items(names, prompts, played.samples)

@@ -92,12 +92,17 @@ class RayExecutor:
         self.ray = _import_ray()  # a missing Ray stops the run here, before anything is written
         self.started = False  # whether this executor started Ray (and so shuts it down)
         self.judges: list[Any] = []
+        self.opening: list[Any] = []  # the judges' open() calls, checked while generation runs
 
-    def open_judge(self, plugins: Any, judge: PluginSpec) -> bool:
+    def open_judge(self, plugins: Any, judge: PluginSpec) -> None:
+        # The judges load while the entrants generate (a judge model can take minutes to load); a judge
+        # that fails stops the run as soon as its failure is back, not after generation.
         self._connect()
         self.judges = [self._actor(JudgeWorker, judge) for _ in range(self.config.judge_workers)]
-        kinds = self._get([worker.open.remote() for worker in self.judges])
-        return bool(kinds[0])
+        self.opening = [worker.open.remote() for worker in self.judges]
+
+    def pointwise(self) -> bool:
+        return bool(self._get(self.opening)[0])
 
     def generate(
         self, plugins: Any, backend: PluginSpec, blocks: Sequence[GenerationBlock], n: int
@@ -119,6 +124,7 @@ class RayExecutor:
                     submit(worker)
             while in_flight:
                 [done], _ = self.ray.wait(list(in_flight), num_returns=1)
+                self._check_judges()
                 worker, block = in_flight.pop(done)
                 results = self._get(done)
                 submit(worker)  # before the driver stores this block, so the actor never waits on it
@@ -164,17 +170,27 @@ class RayExecutor:
             self.ray.shutdown()
             self.started = False
 
+    def _check_judges(self) -> None:
+        finished, _ = self.ray.wait(self.opening, num_returns=len(self.opening), timeout=0)
+        if finished:
+            self._get(finished)  # raises a judge's error; a built judge returns at once
+
     def _connect(self) -> None:
         ray = self.ray
         if not ray.is_initialized():
-            where = f" at {self.config.address}" if self.config.address else ""
+            address = self.config.address or os.environ.get("RAY_ADDRESS")
+            where = f" at {address}" if address else ""
+            # A Ray started here inherits this environment; workers of a cluster get the settings that
+            # change how they behave (a Ray the caller initialised keeps the runtime env it was given).
+            env = {} if address is None else {"env_vars": _forwarded_env()}
             try:
                 ray.init(
-                    address=self.config.address,
+                    address=address,
                     num_cpus=self.config.num_cpus,
                     include_dashboard=False,
                     log_to_driver=False,  # workers' logs stay in the session's log directory
                     logging_level=logging.WARNING,
+                    runtime_env=env or None,
                 )
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise ArenaError(
@@ -197,15 +213,9 @@ class RayExecutor:
                 )
 
     def _actor(self, cls: type, spec: PluginSpec) -> Any:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if key.startswith(_FORWARDED_PREFIXES) or key in _FORWARDED
-        }
         remote = self.ray.remote(cls).options(
             num_cpus=self.config.cpus_per_worker,
             num_gpus=self.config.gpus_per_worker,
-            runtime_env={"env_vars": env},
             # A lost node restarts its actors elsewhere and reruns their blocks: a block's result depends
             # only on its seed, so a rerun gives what the lost one would have.
             max_restarts=2,
@@ -251,6 +261,14 @@ class _Schedule:
         if not queue:
             del self.queues[entrant]
         return block
+
+
+def _forwarded_env() -> dict[str, str]:
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if key.startswith(_FORWARDED_PREFIXES) or key in _FORWARDED
+    }
 
 
 def _plugins() -> Any:

@@ -1,0 +1,219 @@
+"""`executor: ray`: the same leaderboard as the local executor (hf and vLLM), only the new entrant's work
+when one is added, and one line when Ray is missing. The local executor never imports Ray."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from arena.errors import RecipeError
+from arena.plugins import make_plugin_host
+from arena.recipes import load_recipe
+from arena.testing import OFFLINE_ENV, run_arena
+from arena.tournament.run import run_tournament
+
+RECIPE = """\
+kind: tournament
+name: cup
+entrants:
+{entrants}
+prompts: prompts.jsonl
+samples_per_prompt: 2
+generation: {{max_new_tokens: 6, seed: 7}}
+backend: {backend}
+judge: biased-shorter
+bootstrap: 30
+commit_every: 2
+executor: {executor}
+"""
+RAY = "{name: ray, args: {generation_workers: 2, judge_workers: 2}}"
+
+
+def write_recipe(directory: Path, models: list[Path], backend: str = "hf", executor: str = "local") -> Path:
+    lines = "\n".join(f"  - {{name: e{i}, model: {model}}}" for i, model in enumerate(models))
+    path = directory / "cup.yaml"
+    path.write_text(RECIPE.format(entrants=lines, backend=backend, executor=executor))
+    return path
+
+
+@pytest.fixture(scope="module")
+def ray_session(judge_site: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One local Ray for the module (it takes seconds to start); its workers find the test judges and
+    log every item they judge to the file this yields."""
+    import ray
+
+    log = tmp_path_factory.mktemp("ray-judges") / "judge-calls.jsonl"
+    with pytest.MonkeyPatch.context() as patch:
+        # The raylet and so every worker inherit this environment; the driver (this process) gets the
+        # judges' site on sys.path.
+        pythonpath = os.pathsep.join(filter(None, [str(judge_site), os.environ.get("PYTHONPATH")]))
+        patch.setenv("PYTHONPATH", pythonpath)
+        patch.setenv("ARENA_TEST_JUDGE_LOG", str(log))
+        patch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        patch.setenv("OMP_NUM_THREADS", "1")
+        patch.syspath_prepend(str(judge_site))
+        # 6 CPUs on this 2-core machine: vLLM actors with fewer deadlocked here.
+        ray.init(
+            num_cpus=6,
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
+        try:
+            yield log
+        finally:
+            ray.shutdown()
+
+
+def play(directory: Path, monkeypatch: pytest.MonkeyPatch, export: bool = True) -> dict[str, Any]:
+    """The tournament in this process (so it shares the module's Ray), as `arena tournament` runs it."""
+    monkeypatch.chdir(directory)
+    host = make_plugin_host()
+    recipe = load_recipe("cup.yaml", registries=host.registries, expect="tournament")
+    run_tournament(recipe, "cup.yaml", host, export="matches.csv" if export else None)
+    return json.loads((directory / "runs" / "cup" / "summary.json").read_text())
+
+
+def published(directory: Path) -> tuple[Any, Any, str]:
+    board = json.loads((directory / "leaderboards" / "cup" / "leaderboard.json").read_text())
+    return board["models"], board["winrates"], (directory / "matches.csv").read_text()
+
+
+def judge_calls(log: Path) -> list[list[str]]:
+    """Every item the test judges were asked about, here or in an actor, as [kind, prompt, a, b]."""
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def stored_samples(directory: Path) -> set[tuple[Any, ...]]:
+    with sqlite3.connect(directory / "runs" / "cup" / "tournament.sqlite") as db:
+        return set(db.execute("SELECT * FROM samples"))
+
+
+@pytest.mark.slow
+def test_hf_on_ray_equals_local_and_grows_by_the_new_entrant_only(
+    ray_session: Path,
+    tmp_path: Path,
+    entrants: list[Path],
+    write_prompts: Callable,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    local, on_ray = tmp_path / "local", tmp_path / "ray"
+    for directory, executor in ((local, "local"), (on_ray, RAY)):
+        directory.mkdir()
+        write_prompts(directory / "prompts.jsonl", 4)
+        write_recipe(directory, entrants[:3], executor=executor)
+    first = play(local, monkeypatch)
+    calls_before = len(judge_calls(ray_session))
+    summary = play(on_ray, monkeypatch)
+    assert (summary["executor"], summary["samples_generated"]) == ("ray", 3 * 4 * 2)
+    assert summary["judge_items"] == first["judge_items"] == len(judge_calls(ray_session)) - calls_before
+    assert summary["judge_counters"] == {"verdicts": first["judge_items"], "unreadable": 0}
+    assert stored_samples(on_ray) == stored_samples(local)
+    assert published(on_ray) == published(local)  # ratings, weights, win rates and every match
+
+    for directory, executor in ((local, "local"), (on_ray, RAY)):
+        write_recipe(directory, entrants[:4], executor=executor)
+    grown_local = play(local, monkeypatch)
+    calls_before = len(judge_calls(ray_session))
+    grown = play(on_ray, monkeypatch)
+    assert grown["samples_generated"] == grown_local["samples_generated"] == 4 * 2  # e3's only
+    assert (
+        grown["judge_items"] == grown_local["judge_items"] == len(judge_calls(ray_session)) - calls_before > 0
+    )
+    newcomer = {(s[2], s[4]) for s in stored_samples(on_ray) if s[0] == grown_fingerprint(on_ray)}
+    for _, prompt, a, b in judge_calls(ray_session)[calls_before:]:
+        assert (prompt, a) in newcomer or (prompt, b) in newcomer  # every new call involves e3
+    assert published(on_ray) == published(local)
+
+
+def grown_fingerprint(directory: Path) -> str:
+    board = json.loads((directory / "leaderboards" / "cup" / "leaderboard.json").read_text())
+    return board["entrants"]["e3"]["fingerprint"]
+
+
+@pytest.mark.slow
+def test_vllm_on_ray_equals_local(
+    ray_session: Path,
+    tmp_path: Path,
+    entrants: list[Path],
+    write_prompts: Callable,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    vllm = "{name: vllm, args: {threads: 1}}"
+    local, on_ray = tmp_path / "local", tmp_path / "ray"
+    for directory, executor in ((local, "local"), (on_ray, RAY)):
+        directory.mkdir()
+        write_prompts(directory / "prompts.jsonl", 4)
+        write_recipe(directory, entrants[:2], backend=vllm, executor=executor)
+    first = play(local, monkeypatch)
+    summary = play(on_ray, monkeypatch)
+    assert (summary["backend"], summary["samples_generated"]) == ("vllm", 2 * 4 * 2)
+    assert summary["judge_items"] == first["judge_items"]
+    assert stored_samples(on_ray) == stored_samples(local)
+    assert published(on_ray) == published(local)
+
+
+def test_a_local_tournament_never_imports_ray(
+    tmp_path: Path, entrants: list[Path], arena_env: dict[str, str], write_prompts: Callable
+) -> None:
+    write_prompts(tmp_path / "prompts.jsonl", 2)
+    write_recipe(tmp_path, entrants[:2])
+    script = (  # `arena tournament cup.yaml`, then what it imported, printed at exit
+        "import atexit, sys\n"
+        "atexit.register(lambda: print(sorted(m for m in sys.modules if m.split('.')[0] == 'ray')))\n"
+        "sys.argv = ['arena', 'tournament', 'cup.yaml']\n"
+        "from arena.cli import main\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={**os.environ, **OFFLINE_ENV, **arena_env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"
+    assert (tmp_path / "leaderboards" / "cup" / "leaderboard.json").is_file()
+
+
+def test_ray_missing_gives_one_line(
+    tmp_path: Path, entrants: list[Path], arena_env: dict[str, str], write_prompts: Callable
+) -> None:
+    # A `ray` that fails to import, first on the path: what a machine without the extra gives.
+    shadow = tmp_path / "no-ray" / "ray"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'ray'\", name='ray')\n")
+    write_prompts(tmp_path / "prompts.jsonl", 2)
+    write_recipe(tmp_path, entrants[:2], executor="ray")
+    pythonpath = os.pathsep.join([str(shadow.parent), arena_env["PYTHONPATH"]])
+    result = run_arena(["tournament", "cup.yaml"], cwd=tmp_path, env={**arena_env, "PYTHONPATH": pythonpath})
+    expected = "executor 'ray' needs Ray: pip install -e '.[ray]' (No module named 'ray')\n"
+    assert (result.returncode, result.stderr) == (2, expected)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_executor_is_a_recipe_error(
+    tmp_path: Path, entrants: list[Path], write_prompts: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_prompts(tmp_path / "prompts.jsonl", 2)
+    write_recipe(tmp_path, entrants[:2], executor="rya")
+    host = make_plugin_host()
+    assert [(e.name, e.plugin) for e in host.executors] == [("local", "backends"), ("ray", "backends")]
+    with pytest.raises(RecipeError) as error:
+        load_recipe("cup.yaml", registries=host.registries)
+    assert str(error.value) == (
+        "cup.yaml: executor.name: unknown executor 'rya' (did you mean 'ray'?); expected one of: local, ray"
+    )
