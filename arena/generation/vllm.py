@@ -142,6 +142,12 @@ def _start_engine(vllm: Any, name: str, config: VLLMBackendConfig, key: tuple[An
         "use_tqdm_on_load": False,
         "max_model_len": config.max_model_len,
     }
+    engine_args = dict(getattr(config, "engine_args", None) or {})  # the plugin's VLLMArgs adds them
+    refused = sorted(set(engine_args) & {"model", "tokenizer", "trust_remote_code"})
+    if refused:
+        raise ArenaError(
+            f"vllm engine_args: {', '.join(refused)} cannot be set there (use the backend's own args)"
+        )
     if config.kv_cache_gb is not None or not on_gpu:
         # On the CPU vLLM would otherwise reserve a fraction of *all* memory for the cache.
         options["kv_cache_memory_bytes"] = int((config.kv_cache_gb or 1.0) * GiB)
@@ -159,7 +165,7 @@ def _start_engine(vllm: Any, name: str, config: VLLMBackendConfig, key: tuple[An
     # a local LLM, and its memory, alive after shutdown. Shutdown clears the attribute.
     try:
         with _caller_random_state_kept():  # vLLM seeds the global generators at start
-            engine.llm = vllm.LLM(name, tokenizer=name, **options)
+            engine.llm = vllm.LLM(name, tokenizer=name, **{**options, **engine_args})
     except (OSError, ValueError) as exc:
         torch.set_num_threads = original_set_num_threads
         raise ArenaError(f"vLLM cannot load '{name}': {' '.join(str(exc).split())[:300]}") from exc

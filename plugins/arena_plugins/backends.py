@@ -7,10 +7,21 @@ neither torch nor vLLM; the `vllm` backend reports a missing vLLM when it is bui
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 from arena import hookimpl
 from arena.generation.config import HFBackendConfig, VLLMBackendConfig
 from arena.hookspecs import Register
 from arena_plugins.ray_executor import RayExecutorArgs
+
+
+@dataclass
+class VLLMArgs(VLLMBackendConfig):
+    """`args:` of the `vllm` backend: Arena's settings, plus `engine_args` given to `vllm.LLM` as they are
+    (e.g. pipeline_parallel_size, max_num_seqs, enable_prefix_caching); they win over Arena's own."""
+
+    engine_args: dict[str, Any] = field(default_factory=dict)
 
 
 @hookimpl
@@ -24,7 +35,7 @@ def register_backends(register: Register) -> None:
     register(
         "vllm",
         "arena.generation.vllm:VLLMBackend",
-        config=VLLMBackendConfig,
+        config=VLLMArgs,
         description="vLLM (pip install -e '.[cpu]' or '.[gpu]'), one engine at a time",
     )
 
