@@ -29,11 +29,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -c "import arena, torch; print('arena', arena.__version__, 'torch', torch.__version__)"
 	touch $(STAMP)
 
+# Two workers (pytest-xdist; tests marked with one xdist_group share a worker: --dist loadgroup in
+# pyproject.toml). One test alone runs without workers: $(BIN)/pytest tests/path::name
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n 2 -m "not slow"
 
 # The embedded default end to end: tiny model, reference, judges, one policy per algorithm, tournament,
 # leaderboards/quickstart/. Reruns reuse finished stages (runs/quickstart/).

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from arena.policy import Policy, load_policy
 from arena.tiny import SAMPLE_CORPUS, build_tiny_model, make_eos_likely
-
-# Two cores are shared with other work; one thread keeps timings steady and the suite polite.
-THREADS = 1
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _torch_threads() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="session")

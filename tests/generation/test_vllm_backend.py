@@ -21,6 +21,10 @@ from arena.plugins import make_plugin_host
 from arena.policy import Policy
 from arena.testing import run_arena
 
+# The tests share one engine (the module's `backend`) and run in order: the EOS test expects an engine
+# started by the tests before it, the last one closes it. Under pytest -n they stay on one worker.
+pytestmark = pytest.mark.xdist_group("vllm-backend")
+
 SAMPLING = SamplingSettings(max_new_tokens=12, seed=7)
 SET_NUM_THREADS = torch.set_num_threads  # vLLM's CPU worker replaces it while an engine lives
 

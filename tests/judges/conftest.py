@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-import torch
 
 from arena.plugins import make_plugin_host
 from arena.schema import convert
@@ -32,14 +30,6 @@ class TrainedJudge:
     path: Path  # OUT/final
     summary: dict[str, Any]
     stdout: str
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _one_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def build_judge(name: str, **args: Any) -> Any:

@@ -4,11 +4,9 @@ reference policy will: from no well-formed response at all to most of them."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from arena.testing import run_arena
 from arena.tiny import build_tiny_model
@@ -25,16 +23,7 @@ output: {output}
 """
 
 
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.mark.slow
-@pytest.mark.usefixtures("one_thread")
 def test_sft_on_the_task_corpus_makes_the_policy_well_formed(tmp_path: Path) -> None:
     task = MovesTask()
     model = build_tiny_model(tmp_path / "model", task.corpus(2000), seed=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,12 +14,20 @@ import pytest
 
 from arena.testing import run_arena
 
+pytestmark = pytest.mark.xdist_group("example-plugin")  # pip-installed once per run (pytest -n)
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "plugins" / "examples" / "arena-example-plugin"
 
 
 @pytest.fixture(scope="module")
 def installed_example(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """pip-install the example into its own target directory (the test environment stays untouched)."""
+    """pip-install the example into its own target directory (the test environment stays untouched).
+
+    From a copy: building in place writes build/ and *.egg-info into the repository, where two workers
+    installing at once would write the same files.
+    """
+    source = tmp_path_factory.mktemp("example-source") / EXAMPLE.name
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     target = tmp_path_factory.mktemp("example-site")
     done = subprocess.run(
         [
@@ -32,7 +41,7 @@ def installed_example(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str
             "--no-index",
             "--target",
             str(target),
-            str(EXAMPLE),
+            str(source),
         ],
         capture_output=True,
         text=True,

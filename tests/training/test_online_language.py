@@ -13,7 +13,7 @@ import pytest
 
 from arena.testing import OFFLINE_ENV, run_arena
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("online-language")]  # trains once per run (pytest -n)
 
 REPO = Path(__file__).resolve().parents[2]
 ALGORITHMS = ["nash-md", "online-ipo", "ipo-md", "sppo", "online-dpo", "ppo"]

@@ -129,10 +129,9 @@ def test_two_processes_take_the_same_steps_as_one(tmp_path: Path, game_model_dir
             sys.executable,
             "-m",
             "torch.distributed.run",
+            "--standalone",  # rendezvous on a free port the OS picks: no fixed port for runs to collide on
             "--nproc_per_node",
             "2",
-            "--master_port",
-            "29517",
             "-m",
             "arena",
             "train",
