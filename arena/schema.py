@@ -10,11 +10,13 @@ loader adds the file name in front, giving `FILE: key.path: what was expected`.
 from __future__ import annotations
 
 import abc
+import contextlib
+import contextvars
 import dataclasses
 import math
 import re
 import types
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
@@ -36,6 +38,26 @@ class Context:
 
     registries: Mapping[str, Any] | None = None
     base_dir: Path = Path(".")
+
+
+# Directories that earlier stages of a pipeline (e.g. `arena quickstart`) will produce: a ModelRef inside
+# one counts as existing, so a whole chain of recipes is validated before its first stage writes anything.
+_PRODUCED: contextvars.ContextVar[tuple[Path, ...]] = contextvars.ContextVar("produced", default=())
+
+
+@contextlib.contextmanager
+def assume_produced(directories: Iterable[str | Path]) -> Iterator[None]:
+    """Within the block, model paths at or under `directories` pass the ModelRef check."""
+    token = _PRODUCED.set(tuple(Path(d).expanduser().absolute() for d in directories))
+    try:
+        yield
+    finally:
+        _PRODUCED.reset(token)
+
+
+def _is_produced(path: Path) -> bool:
+    path = path.absolute()
+    return any(path == d or d in path.parents for d in _PRODUCED.get())
 
 
 class Check(abc.ABC):
@@ -111,6 +133,8 @@ class ModelRef(Check):
         if not value:
             raise FieldError(key, f"expected a {self.what} or a hub id, got ''")
         path = context.base_dir / Path(value).expanduser()
+        if _is_produced(path):
+            return
         if path.exists():
             if path.is_file() and not self.allow_file:
                 raise FieldError(key, f"expected a {self.what}, got the file '{value}'")

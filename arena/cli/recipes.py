@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from arena.cli.options import overrides_option
 from arena.errors import ArenaError
 from arena.plugins import make_plugin_host
-from arena.recipes import load_recipe, recipe_kind, resolved_yaml
+from arena.recipes import load_recipe, read_yaml_mapping, recipe_kind, resolved_yaml
 
 
 @click.group(name="recipes")
@@ -21,19 +23,35 @@ def recipes() -> None:
 def validate(files: tuple[str, ...], overrides: tuple[str, ...]) -> None:
     """Check each recipe (types, names, paths, plugin args); one line per problem, exit code 2 if any."""
     from arena.console import error_line
+    from arena.schema import assume_produced
 
     host = make_plugin_host()
     failed = 0
-    for file in files:
-        try:
-            recipe = load_recipe(file, overrides, registries=host.registries)
-        except ArenaError as exc:
-            error_line(str(exc))
-            failed += 1
-            continue
-        click.echo(f"{file}: ok ({recipe_kind(recipe)} recipe '{recipe.name}')")
+    # A chain of recipes (a reward model, then PPO reading it) validates together: the model directories
+    # that the train and judge recipes given here will write count as existing.
+    with assume_produced(filter(None, map(_declared_output, files))):
+        for file in files:
+            try:
+                recipe = load_recipe(file, overrides, registries=host.registries)
+            except ArenaError as exc:
+                error_line(str(exc))
+                failed += 1
+                continue
+            click.echo(f"{file}: ok ({recipe_kind(recipe)} recipe '{recipe.name}')")
     if failed:
         raise click.exceptions.Exit(2)
+
+
+def _declared_output(file: str) -> Path | None:
+    """Where a train or judge recipe will write (its `output`, else runs/<name>); None for anything else."""
+    try:
+        raw = read_yaml_mapping(file)
+    except ArenaError:
+        return None  # reported by the validation itself
+    if raw.get("kind") not in ("train", "judge") or not isinstance(raw.get("name"), str):
+        return None
+    output = raw.get("output")
+    return Path(output) if isinstance(output, str) and output else Path("runs") / raw["name"]
 
 
 @recipes.command(name="show")

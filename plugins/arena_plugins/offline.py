@@ -26,6 +26,8 @@ class DPOArgs:
     # Probability that a label is flipped: cDPO with `sigmoid`, the unbiased estimator with `robust`.
     label_smoothing: Annotated[float, Range(0, 0.49)] = 0.0
     length_normalized: bool = False  # divide each log-ratio by the completion's token count
+    # RPO: + rpo_alpha x the chosen completion's per-token NLL (TRL's `rpo_alpha`; 0: plain DPO).
+    rpo_alpha: Annotated[float, Range(0)] = 0.0
 
 
 @dataclass
@@ -35,6 +37,7 @@ class IPOArgs:
     tau: Annotated[float, Range(0, low_open=True)] = 0.1
     # Off by default, as in the paper. TRL's `loss_type="ipo"` averages log-probs over tokens (on).
     length_normalized: bool = False
+    rpo_alpha: Annotated[float, Range(0)] = 0.0  # as DPO's: + rpo_alpha x the chosen per-token NLL
 
 
 @hookimpl

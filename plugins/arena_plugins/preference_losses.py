@@ -50,15 +50,19 @@ class _PairwiseLoss:
         self.model = context.policy.model
 
     def margins(self, batch: PairBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The margin h of each pair; metrics. Also keeps each chosen completion's per-token NLL for
+        `with_chosen_nll` (computed from the same forward pass)."""
         assert batch.reference_logprobs is not None, (
             "the Trainer attaches reference log-probs to pair batches"
         )
         policy = token_logprobs(self.model, batch.input_ids, batch.attention_mask, batch.completion_mask).sum(
             -1
         )
+        lengths = completion_lengths(batch)
+        self._chosen_nll = -split_pairs(policy / lengths)[0]
         ratios = policy - batch.reference_logprobs.to(policy.dtype)
         if self.length_normalized:
-            ratios = ratios / completion_lengths(batch)
+            ratios = ratios / lengths
         chosen, rejected = split_pairs(ratios)
         margin = chosen - rejected
         metrics = {
@@ -68,6 +72,17 @@ class _PairwiseLoss:
             "accuracy": (margin > 0).float().detach(),
         }
         return margin, metrics
+
+    def with_chosen_nll(
+        self, losses: torch.Tensor, metrics: dict[str, torch.Tensor], weight: float
+    ) -> StepOutput:
+        """RPO (Pang et al. 2024; TRL's `rpo_alpha`): add weight x the chosen completion's per-token NLL.
+        Keeps the chosen responses likely: without it, pushing rejected responses down can move the
+        probability onto responses in neither set (on a tiny model, an immediate end of sequence)."""
+        metrics["chosen_nll"] = self._chosen_nll.detach()
+        if weight:
+            losses = losses + weight * self._chosen_nll
+        return StepOutput(losses, metrics)
 
 
 class DPO(_PairwiseLoss):
@@ -91,7 +106,7 @@ class DPO(_PairwiseLoss):
                 losses = (-(1 - eps) * F.logsigmoid(logits) + eps * F.logsigmoid(-logits)) / (1 - 2 * eps)
             else:  # hinge (SLiC): max(0, 1 - beta h)
                 losses = torch.relu(1 - logits)
-        return StepOutput(losses, metrics)
+        return self.with_chosen_nll(losses, metrics, self.args.rpo_alpha)
 
 
 class IPO(_PairwiseLoss):
@@ -104,4 +119,4 @@ class IPO(_PairwiseLoss):
         h, metrics = self.margins(batch)
         # With a soft label p (P(chosen preferred)), IPO's target margin is (2p - 1) / (2 tau); p = 1 gives 1/(2 tau).
         target = (2 * batch.labels.to(h.dtype) - 1) / (2 * self.args.tau)
-        return StepOutput((h - target) ** 2, metrics)
+        return self.with_chosen_nll((h - target) ** 2, metrics, self.args.rpo_alpha)

@@ -1,0 +1,128 @@
+"""The quickstart's stages and how a stage's recipe is prepared: relocated under --out, maybe reduced.
+
+The recipes in `recipes/quickstart/` name their inputs and outputs under `runs/quickstart/` and publish to
+`leaderboards/quickstart/`, so each also runs alone with `arena train` / `arena tournament` once the
+stages before it have run. The quickstart moves both prefixes to its `--out` and `--publish-to`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+RECIPE_OUT = "runs/quickstart"
+RECIPE_PUBLISH = "leaderboards/quickstart"
+# The task every stage shares: hard rock-paper-scissors, so the move game has one clear equilibrium
+# (uniform play) that the skewed reference (60% rock) is far from.
+TASK_ARGS: dict[str, Any] = {"matrix": "cycle"}
+
+StageKind = Literal["model", "train", "tournament"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str  # also its directory under --out
+    kind: StageKind
+    title: str  # what it does, for the progress line and the summary table
+    recipe: str | None = None  # file in the recipes directory (None: the model stage)
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("base", "model", "tiny model and tokenizer on the task's corpus"),
+    Stage("sft", "train", "reference policy (SFT)", "sft.yaml"),
+    Stage("reward-model", "train", "reward model (Bradley-Terry)", "reward-model.yaml"),
+    Stage("preference-model", "train", "preference model", "preference-model.yaml"),
+    Stage("dpo", "train", "DPO (offline)", "dpo.yaml"),
+    Stage("ipo", "train", "IPO (offline)", "ipo.yaml"),
+    Stage("ppo", "train", "PPO against the reward model", "ppo.yaml"),
+    Stage("nash-md", "train", "Nash-MD against the preference model", "nash-md.yaml"),
+    Stage("online-ipo", "train", "online IPO against the preference model", "online-ipo.yaml"),
+    Stage("tournament", "tournament", "round robin, judged by the oracle", "tournament.yaml"),
+    Stage("tournament-clones", "tournament", "the same with dpo entered twice", "tournament-clones.yaml"),
+)
+
+# --reduced: the same stages and code, small enough for CI (a minute or two on two cores).
+REDUCED_TASK_ARGS: dict[str, Any] = {
+    "train_prompts": 16,
+    "eval_prompts": 6,
+    "sft_rows": 256,
+    "pairs": 256,
+    "eval_pairs": 64,
+    "diagnostic_samples": 8,
+}
+REDUCED_STEPS = {"sft": 40, "reward-model": 20, "preference-model": 20}
+REDUCED_DEFAULT_STEPS = 6
+REDUCED_TOURNAMENT: dict[str, Any] = {"samples_per_prompt": 2, "bootstrap": 20}
+
+
+@dataclass(frozen=True)
+class QuickstartOptions:
+    out: Path = Path(RECIPE_OUT)
+    publish_to: Path = Path(RECIPE_PUBLISH)
+    recipes: Path = Path("recipes/quickstart")
+    reduced: bool = False
+    backend: str | None = None  # the tournaments' generation backend; None: vllm if installed, else hf
+    only: tuple[str, ...] = field(default=())  # run the stages up to and including these (empty: all)
+
+    def stage_dir(self, stage: Stage) -> Path:
+        return self.out / stage.name
+
+
+def task_args(options: QuickstartOptions) -> dict[str, Any]:
+    return {**TASK_ARGS, **(REDUCED_TASK_ARGS if options.reduced else {})}
+
+
+def prepare_raw(stage: Stage, raw: Mapping[str, Any], options: QuickstartOptions) -> dict[str, Any]:
+    """The stage's recipe data as the quickstart runs it: paths relocated, the task's args and (with
+    --reduced) the sizes set, the tournament's backend chosen."""
+    data: dict[str, Any] = _relocate(dict(raw), options)
+    if isinstance(data.get("task"), Mapping):
+        data["task"] = {**data["task"], "args": {**data["task"].get("args", {}), **task_args(options)}}
+    if stage.kind == "tournament" and options.backend:
+        data["backend"] = {"name": options.backend}
+    if options.reduced:
+        if stage.kind == "train":
+            training = dict(data.get("training") or {})
+            training["steps"] = REDUCED_STEPS.get(stage.name, REDUCED_DEFAULT_STEPS)
+            training["log_every"] = min(int(training.get("log_every", 1)), training["steps"])
+            training.pop("save_every", None)
+            data["training"] = training
+        elif stage.kind == "tournament":
+            data.update(REDUCED_TOURNAMENT)
+    return data
+
+
+def produced_dirs(options: QuickstartOptions) -> list[Path]:
+    """Every directory a stage writes, so the whole chain validates before the first stage runs."""
+    return [options.stage_dir(stage) for stage in STAGES]
+
+
+def depends_on(raw: Mapping[str, Any], stage: Stage, options: QuickstartOptions) -> bool:
+    """Does a (prepared) recipe read an earlier stage's output?"""
+    root = str(options.stage_dir(stage))
+    return any(text == root or text.startswith(root + "/") for text in _strings(raw))
+
+
+def _relocate(value: Any, options: QuickstartOptions) -> Any:
+    if isinstance(value, str):
+        for prefix, target in ((RECIPE_OUT, options.out), (RECIPE_PUBLISH, options.publish_to)):
+            if value == prefix or value.startswith(prefix + "/"):
+                return str(target) + value[len(prefix) :]
+        return value
+    if isinstance(value, Mapping):
+        return {key: _relocate(item, options) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_relocate(item, options) for item in value]
+    return value
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [text for item in value.values() for text in _strings(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings(item)]
+    return []

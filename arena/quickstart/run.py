@@ -1,0 +1,199 @@
+"""Run the quickstart's stages in order; a stage whose inputs and recipe are unchanged is reused.
+
+Each stage records `quickstart-stage.json` in its directory: the stage's key (a hash of its recipe as
+run, the model spec for the first stage, and the keys of the stages it reads) and whether it finished.
+A rerun skips finished stages with the same key, resumes a training stage that was stopped with the same
+key (from its last checkpoint), and redoes anything whose inputs changed. Tournaments keep their SQLite
+store, so even a redone tournament generates and judges only what is new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from arena import console
+from arena.errors import ArenaError
+from arena.io import atomic_write_text
+from arena.quickstart.plan import (
+    STAGES,
+    QuickstartOptions,
+    Stage,
+    depends_on,
+    prepare_raw,
+    produced_dirs,
+    task_args,
+)
+from arena.recipes import parse_recipe, read_yaml_mapping, resolved_yaml
+from arena.schema import assume_produced, convert
+from arena.tiny import TinyModelSpec
+
+STATE_FILE = "quickstart-stage.json"
+MODEL_SEED = 0
+TASK = "moves"
+
+
+@dataclass
+class StageResult:
+    stage: Stage
+    reused: bool
+    seconds: float  # this run's; for a reused stage, the run that made it
+    outcome: str  # one line: what the stage produced
+
+
+@dataclass
+class _Prepared:
+    stage: Stage
+    file: str
+    recipe: Any  # a parsed recipe (None for the model stage)
+    key: str
+
+
+def plan_quickstart(options: QuickstartOptions, host: Any) -> list[tuple[Stage, str, str]]:
+    """Validate every stage's recipe (the chain as a whole) and say what a run would do with each:
+    (stage, recipe file, "reuse" | "resume" | "run")."""
+    plan = []
+    for item in _prepare_all(_selected(options), options, host):
+        state = _read_state(options.stage_dir(item.stage))
+        same = state.get("key") == item.key
+        action = "reuse" if same and state.get("finished") else "resume" if same else "run"
+        plan.append((item.stage, item.file, action))
+    return plan
+
+
+def run_quickstart(options: QuickstartOptions, host: Any) -> dict[str, Any]:
+    """Run every stage (or reuse it); publish the leaderboards; return the summary also saved as JSON."""
+    started = time.perf_counter()
+    stages = _selected(options)
+    prepared = _prepare_all(stages, options, host)  # bad input stops here, before anything is written
+    options.out.mkdir(parents=True, exist_ok=True)
+    results: list[StageResult] = []
+    for number, item in enumerate(prepared, start=1):
+        console.stderr().rule(f"[{number}/{len(prepared)}] {item.stage.name}: {item.stage.title}")
+        results.append(_run_stage(item, options, host))
+    summary = {
+        "reduced": options.reduced,
+        "out": str(options.out),
+        "leaderboard": str(options.publish_to),
+        "stages": [
+            {"name": r.stage.name, "reused": r.reused, "seconds": round(r.seconds, 2), "outcome": r.outcome}
+            for r in results
+        ],
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    atomic_write_text(options.out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return {**summary, "results": results}
+
+
+def _selected(options: QuickstartOptions) -> list[Stage]:
+    if not options.only:
+        return list(STAGES)
+    names = [stage.name for stage in STAGES]
+    unknown = [name for name in options.only if name not in names]
+    if unknown:
+        raise ArenaError(f"--until: unknown stage '{unknown[0]}' (stages: {', '.join(names)})")
+    last = max(names.index(name) for name in options.only)
+    return list(STAGES[: last + 1])
+
+
+def _prepare_all(stages: list[Stage], options: QuickstartOptions, host: Any) -> list[_Prepared]:
+    if not options.recipes.is_dir():
+        raise ArenaError(
+            f"no quickstart recipes in '{options.recipes}' (run from the repository root, or pass --recipes DIR)"
+        )
+    prepared: list[_Prepared] = []
+    keys: dict[str, str] = {}
+    with assume_produced(produced_dirs(options)):
+        for stage in stages:
+            if stage.recipe is None:
+                model = {"spec": asdict(TinyModelSpec()), "seed": MODEL_SEED, "task": task_args(options)}
+                item = _Prepared(stage, "", None, _digest(json.dumps(model, sort_keys=True)))
+            else:
+                file = str(options.recipes / stage.recipe)
+                raw = prepare_raw(stage, read_yaml_mapping(file), options)
+                recipe = parse_recipe(file, raw, registries=host.registries)
+                inputs = [keys[s.name] for s in stages if s.name in keys and depends_on(raw, s, options)]
+                item = _Prepared(stage, file, recipe, _digest(resolved_yaml(recipe), *inputs))
+            keys[stage.name] = item.key
+            prepared.append(item)
+    return prepared
+
+
+def _run_stage(item: _Prepared, options: QuickstartOptions, host: Any) -> StageResult:
+    directory = options.stage_dir(item.stage)
+    state = _read_state(directory)
+    if state.get("key") == item.key and state.get("finished"):
+        console.log_line(f"{item.stage.name}: reused (finished before, inputs unchanged)")
+        return StageResult(item.stage, True, float(state.get("seconds", 0.0)), str(state.get("outcome", "")))
+    resume = state.get("key") == item.key and (directory / "checkpoints").is_dir()
+    if directory.exists() and not resume and item.stage.kind != "tournament":
+        shutil.rmtree(directory)  # made from other inputs: start it again
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_state(directory, {"key": item.key, "finished": False})
+    started = time.perf_counter()
+    if item.stage.kind == "model":
+        outcome = _build_model(directory, options, host)
+    elif item.stage.kind == "train":
+        outcome = _train(item, host, resume)
+    else:
+        outcome = _tournament(item, options, host)
+    seconds = time.perf_counter() - started
+    _write_state(directory, {"key": item.key, "finished": True, "seconds": seconds, "outcome": outcome})
+    return StageResult(item.stage, False, seconds, outcome)
+
+
+def _build_model(directory: Path, options: QuickstartOptions, host: Any) -> str:
+    from arena.tiny import build_tiny_model
+
+    entry = host.registries["tasks"].get(TASK)
+    task = entry.build(convert(task_args(options), entry.config, "args"))
+    lines = task.corpus()
+    build_tiny_model(directory, lines, seed=MODEL_SEED, spec=TinyModelSpec(), overwrite=True)
+    return f"tokenizer trained on {len(lines)} lines; random Llama, seed {MODEL_SEED}"
+
+
+def _train(item: _Prepared, host: Any, resume: bool) -> str:
+    from arena.training.loop import train
+
+    summary = train(item.recipe, item.file, host, resume=resume)
+    final = summary.get("final", {})
+    parts = [f"{summary['steps']} steps", f"loss {final.get('loss', float('nan')):.4f}"]
+    if "eval" in summary and summary["eval"]:
+        parts.append(f"held-out accuracy {summary['eval']['accuracy']:.3f}")
+    if "preference_vs_reference" in summary:
+        parts.append(f"P(beats reference) {summary['preference_vs_reference']:.3f}")
+    return ", ".join(parts)
+
+
+def _tournament(item: _Prepared, options: QuickstartOptions, host: Any) -> str:
+    from arena.quickstart.report import publish_moves_report
+    from arena.tournament.run import run_tournament
+
+    summary = run_tournament(item.recipe, item.file, host)
+    task_entry = host.registries["tasks"].get(TASK)
+    task = task_entry.build(item.recipe.task.args)
+    publish_moves_report(task, item.recipe, summary)
+    return (
+        f"{len(summary['entrants'])} entrants, {summary['matches']} matches on {summary['prompts']} prompts "
+        f"({summary['backend']}); published to {summary['leaderboard']}/"
+    )
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
+
+
+def _read_state(directory: Path) -> dict[str, Any]:
+    try:
+        return json.loads((directory / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_state(directory: Path, state: dict[str, Any]) -> None:
+    atomic_write_text(directory / STATE_FILE, json.dumps(state, indent=2) + "\n")

@@ -1,0 +1,222 @@
+"""`arena quickstart --reduced`: the same stages and code as the full run, small enough for CI.
+
+One reduced run (module fixture) is checked stage by stage; a rerun reuses every stage; a changed
+recipe redoes only what reads it; bad input stops before anything is written. The committed
+`leaderboards/quickstart/` is checked for consistency with its own numbers and with the recipes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from arena.leaderboard import FILES
+from arena.quickstart.plan import REDUCED_DEFAULT_STEPS, REDUCED_STEPS, REDUCED_TASK_ARGS, STAGES
+from arena.testing import run_arena
+
+REPO = Path(__file__).resolve().parents[2]
+PUBLISHED = REPO / "leaderboards" / "quickstart"
+MOVES = ("rock", "scissors", "paper")
+# Hard rock-paper-scissors over (rock, scissors, paper): each beats the next. Written out here rather than
+# read from the task, so the exploitability below is checked against an independent computation.
+BEATS = {"rock": "scissors", "scissors": "paper", "paper": "rock"}
+QUICKSTART_FILES = (*FILES, "moves.csv", "moves.json", "README.md")
+TRAIN_STAGES = [s.name for s in STAGES if s.kind == "train"]
+
+
+def edge(shares: dict[str, float]) -> float:
+    """How much more than 1/2 the best single move wins against a move mix."""
+    return max(shares[BEATS[m]] + 0.5 * shares[m] for m in MOVES) - 0.5
+
+
+@pytest.fixture(scope="module")
+def reduced(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("quickstart")
+    args = [
+        "quickstart",
+        "--reduced",
+        "--backend",
+        "hf",
+        "--out",
+        str(root / "out"),
+        "--publish-to",
+        str(root / "board"),
+    ]
+    first = run_arena(args, cwd=REPO)
+    assert first.returncode == 0, first.stderr[-3000:]
+    board_bytes = (root / "board" / "leaderboard.json").read_bytes()
+    second = run_arena(args, cwd=REPO)
+    assert second.returncode == 0, second.stderr[-3000:]
+    return {"root": root, "args": args, "first": first, "second": second, "board_bytes": board_bytes}
+
+
+@pytest.mark.slow
+def test_every_stage_finished_with_its_outputs(reduced: dict[str, Any]) -> None:
+    out = reduced["root"] / "out"
+    summary = json.loads((out / "summary.json").read_text())
+    assert [s["name"] for s in summary["stages"]] == [s.name for s in STAGES]
+    for stage in STAGES:
+        state = json.loads((out / stage.name / "quickstart-stage.json").read_text())
+        assert state["finished"] is True, stage.name
+    assert (out / "base" / "config.json").is_file() and (out / "base" / "tokenizer.json").is_file()
+    for name in TRAIN_STAGES:
+        run = json.loads((out / name / "summary.json").read_text())
+        assert run["steps"] == REDUCED_STEPS.get(name, REDUCED_DEFAULT_STEPS), name
+        assert (out / name / "final" / "config.json").is_file(), name
+    for judge in ("reward-model", "preference-model"):
+        held_out = json.loads((out / judge / "summary.json").read_text())["eval"]
+        assert held_out["pairs"] == REDUCED_TASK_ARGS["eval_pairs"]
+        assert 0.0 <= held_out["accuracy"] <= 1.0
+    for online in ("ppo", "nash-md", "online-ipo"):
+        value = json.loads((out / online / "summary.json").read_text())["preference_vs_reference"]
+        assert 0.0 <= value <= 1.0
+    # The terminal summary names every stage and the leaderboard's entrants.
+    for stage in STAGES:
+        assert stage.name in reduced["first"].stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["", "clones"])
+def test_published_leaderboards_are_well_formed(reduced: dict[str, Any], board: str) -> None:
+    target = reduced["root"] / "board" / board
+    for name in QUICKSTART_FILES:
+        assert (target / name).is_file() and (target / name).stat().st_size > 0, name
+    check_board(
+        target, REPO / "recipes" / "quickstart" / ("tournament-clones.yaml" if board else "tournament.yaml")
+    )
+    moves = json.loads((target / "moves.json").read_text())
+    per_entrant = 2 * REDUCED_TASK_ARGS["eval_prompts"]  # samples_per_prompt 2 in a reduced run
+    assert {row["samples"] for row in moves["entrants"]} == {per_entrant}
+
+
+@pytest.mark.slow
+def test_clone_changes_elo_but_not_nash(reduced: dict[str, Any]) -> None:
+    alone = ratings(reduced["root"] / "board")
+    cloned = ratings(reduced["root"] / "board" / "clones")
+    assert cloned["dpo-copy"]["nash_rating"] == pytest.approx(cloned["dpo"]["nash_rating"], abs=1e-9)
+    for name, row in alone.items():
+        assert cloned[name]["nash_rating"] == pytest.approx(row["nash_rating"], abs=1e-6), name
+    pair = cloned["dpo"]["nash_weight"] + cloned["dpo-copy"]["nash_weight"]
+    assert pair == pytest.approx(alone["dpo"]["nash_weight"], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_rerun_reuses_every_stage(reduced: dict[str, Any]) -> None:
+    summary = json.loads((reduced["root"] / "out" / "summary.json").read_text())
+    assert all(stage["reused"] for stage in summary["stages"])
+    assert (reduced["root"] / "board" / "leaderboard.json").read_bytes() == reduced["board_bytes"]
+    assert "reused" in reduced["second"].stdout
+
+
+@pytest.mark.slow
+def test_a_changed_recipe_redoes_only_what_reads_it(reduced: dict[str, Any], tmp_path: Path) -> None:
+    recipes = tmp_path / "recipes"
+    shutil.copytree(REPO / "recipes" / "quickstart", recipes)
+    dpo = yaml.safe_load((recipes / "dpo.yaml").read_text())
+    dpo["args"]["beta"] = 0.2
+    (recipes / "dpo.yaml").write_text(yaml.safe_dump(dpo))
+    result = run_arena([*reduced["args"], "--recipes", str(recipes), "--dry-run"], cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    actions = plan_actions(result.stdout)
+    redo = {"dpo", "tournament", "tournament-clones"}
+    assert actions == {s.name: ("run" if s.name in redo else "reuse") for s in STAGES}
+
+
+def test_bad_recipe_stops_before_anything_is_written(tmp_path: Path) -> None:
+    recipes = tmp_path / "recipes"
+    shutil.copytree(REPO / "recipes" / "quickstart", recipes)
+    text = (recipes / "ppo.yaml").read_text().replace("steps: 40", "steps: -3")
+    (recipes / "ppo.yaml").write_text(text)
+    out = tmp_path / "out"
+    result = run_arena(["quickstart", "--recipes", str(recipes), "--out", str(out)], cwd=REPO)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"{recipes / 'ppo.yaml'}: training.steps: expected a value > 0, got -3"
+    ]
+    assert not out.exists()
+
+
+def test_missing_recipes_directory_is_one_line(tmp_path: Path) -> None:
+    result = run_arena(
+        ["quickstart", "--recipes", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")], cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "nowhere" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("board", ["", "clones"])
+def test_committed_leaderboard_is_consistent(board: str) -> None:
+    target = PUBLISHED / board
+    recipe = REPO / "recipes" / "quickstart" / ("tournament-clones.yaml" if board else "tournament.yaml")
+    check_board(target, recipe)
+    # The README is generated from the files beside it: regenerating it gives the committed text.
+    from arena.quickstart import report
+
+    board_json = json.loads((target / "leaderboard.json").read_text())
+    rows = json.loads((target / "moves.json").read_text())["entrants"]
+    if board:
+        expected = report.clones_readme(
+            board_json, json.loads((PUBLISHED / "leaderboard.json").read_text()), "dpo-copy", rows
+        )
+    else:
+        expected = report.leaderboard_readme(board_json, rows, _Task())
+    assert (target / "README.md").read_text() == expected
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+
+
+class _Task:
+    moves = ("Rock", "Scissors", "Paper")
+
+
+def ratings(target: Path) -> dict[str, dict[str, float]]:
+    return {row["model"]: row for row in json.loads((target / "leaderboard.json").read_text())["models"]}
+
+
+def plan_actions(stdout: str) -> dict[str, str]:
+    actions = {}
+    names = {s.name for s in STAGES}
+    for line in stdout.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("│┃").split("│")]
+        if cells and cells[0] in names:
+            actions[cells[0]] = cells[-1]
+    return actions
+
+
+def check_board(target: Path, recipe_file: Path) -> None:
+    """Entrants as in the recipe; win rates antisymmetric; Nash weights a distribution; the moves' shares
+    and exploitability agree with each other and with an independent computation."""
+    recipe = yaml.safe_load(recipe_file.read_text())
+    entrants = [e["name"] for e in recipe["entrants"]]
+    board = json.loads((target / "leaderboard.json").read_text())
+    assert sorted(m["model"] for m in board["models"]) == sorted(entrants)
+    assert sum(m["nash_weight"] for m in board["models"]) == pytest.approx(1.0, abs=1e-9)
+    assert all(m["nash_rating"] <= 1e-9 for m in board["models"])  # max-entropy Nash: 0 on the support
+    pairs = {(p["model"], p["opponent"]): p["win_rate"] for p in board["pairs"]}
+    for (a, b), rate in pairs.items():
+        assert rate + pairs[(b, a)] == pytest.approx(1.0, abs=1e-12)
+    moves = json.loads((target / "moves.json").read_text())
+    assert [row["model"] for row in moves["entrants"]] == entrants
+    for row in moves["entrants"]:
+        assert 0.0 <= row["malformed"] <= 1.0
+        if row["exploitability"] is None:
+            assert row["malformed"] == 1.0
+            continue
+        shares = {m: row[m] for m in MOVES}
+        assert sum(shares.values()) == pytest.approx(1.0, abs=1e-9)
+        assert row["exploitability"] == pytest.approx(edge(shares), abs=1e-12)
+
+
+def test_dry_run_validates_the_whole_chain_before_any_stage_ran(tmp_path: Path) -> None:
+    """The stages read each other's outputs: the chain validates as a whole, and nothing is written."""
+    result = run_arena(["quickstart", "--dry-run", "--out", str(tmp_path / "out")], cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert plan_actions(result.stdout) == {s.name: "run" for s in STAGES}
+    assert not (tmp_path / "out").exists()
