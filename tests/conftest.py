@@ -36,6 +36,29 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_DATASETS_CACHE, ignore_errors=True)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tag each test marked `xdist_group(NAME)` as NAME's, so that `--dist loadgroup` keeps the group on one worker.
+
+    pytest-xdist 3.8 does this itself by assigning `item._nodeid`, which pytest 9.2 no longer reads: the
+    scheduler never sees the group and spreads its tests over both workers. This sets the same "@NAME"
+    suffix where pytest 9.2 keeps the id (and does nothing where xdist's own tag took effect).
+    """
+    if not getattr(config.option, "loadgroup", False):  # set on xdist workers under --dist loadgroup
+        return
+    from _pytest.nodes import coerce_node_id
+
+    for item in items:
+        names = {
+            str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+            for m in item.iter_markers("xdist_group")
+        }
+        suffix = "@" + "_".join(sorted(names))
+        if names and not item.nodeid.endswith(suffix):
+            item._id = coerce_node_id(item.nodeid + suffix)
+            assert item.nodeid.endswith(suffix), "pytest keeps the node id elsewhere again: update this hook"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _one_torch_thread() -> Iterator[None]:
     """Two cores are shared with other work; one thread keeps timings steady and the suite polite."""
