@@ -32,6 +32,24 @@ class TrainedJudge:
     stdout: str
 
 
+# Each judge takes a minute to train and is trained once per worker: under `pytest -n 2` every test that uses
+# one joins that judge's xdist_group, so it runs on the worker that trained it (--dist loadgroup). The
+# preference and reward models train on one worker, the LLM judge possibly on the other.
+JUDGE_GROUPS = {
+    "preference_model": "trained-judges",
+    "reward_model": "trained-judges",
+    "llm_judge_model": "llm-judge",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for group in sorted(
+            {JUDGE_GROUPS[f] for f in getattr(item, "fixturenames", ()) if f in JUDGE_GROUPS}
+        ):
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
 def build_judge(name: str, **args: Any) -> Any:
     """A judge as a recipe's `judge: {name, args}` builds it: args checked by the plugin's config."""
     entry = make_plugin_host(warn=lambda message: None).judges.get(name)

@@ -46,7 +46,6 @@ def assert_exactly_antisymmetric(judge: object) -> list[float]:
     return forward
 
 
-@pytest.mark.xdist_group("trained-judges")  # with the other tests of these judges (pytest -n)
 def test_preference_model_is_exactly_antisymmetric(preference_model: TrainedJudge) -> None:
     judge = build_judge("preference-model", path=str(preference_model.path))
     forward = assert_exactly_antisymmetric(judge)
@@ -60,7 +59,6 @@ def test_preference_model_is_exactly_antisymmetric(preference_model: TrainedJudg
     assert max(deviation) > 0.05
 
 
-@pytest.mark.xdist_group("llm-judge")
 def test_llm_judge_is_exactly_antisymmetric(llm_judge_model: Path) -> None:
     judge = build_judge("llm", model=str(llm_judge_model), min_answer_mass=0.0)
     forward = assert_exactly_antisymmetric(judge)
@@ -68,7 +66,6 @@ def test_llm_judge_is_exactly_antisymmetric(llm_judge_model: Path) -> None:
     assert judge.counters()["unreadable"] == 0
 
 
-@pytest.mark.xdist_group("trained-judges")
 def test_reward_model_verdict_is_sigmoid_of_the_reward_difference(reward_model: TrainedJudge) -> None:
     import math
 

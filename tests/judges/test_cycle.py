@@ -14,10 +14,7 @@ import pytest
 
 from tests.judges.conftest import TrainedJudge, build_judge
 
-pytestmark = [
-    pytest.mark.slow,  # trains judges through `arena train`
-    pytest.mark.xdist_group("trained-judges"),  # one worker trains them (pytest -n)
-]
+pytestmark = pytest.mark.slow  # trains judges through `arena train`
 
 HELD_OUT = (101, 250, 999)  # the data's prompts are numbered 1 to 24
 

@@ -13,10 +13,7 @@ from arena_plugins.judges import LLMJudgeArgs
 from arena_plugins.llm_judge import LLMJudge
 from tests.judges.conftest import REPO, build_judge
 
-pytestmark = [
-    pytest.mark.slow,  # trains judges through `arena train`
-    pytest.mark.xdist_group("llm-judge"),  # one worker trains it (pytest -n)
-]
+pytestmark = pytest.mark.slow  # trains judges through `arena train`
 
 HELD_OUT = [f"Question {n}: is it true?" for n in (101, 250, 999)]  # trained on 1 to 40
 

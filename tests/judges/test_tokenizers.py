@@ -14,10 +14,7 @@ from arena.policy import load_policy
 from arena.tiny import SAMPLE_CORPUS, TinyModelSpec, build_tiny_model
 from tests.judges.conftest import TrainedJudge, build_judge
 
-pytestmark = [
-    pytest.mark.slow,  # trains judges through `arena train`
-    pytest.mark.xdist_group("trained-judges"),  # one worker trains them (pytest -n)
-]
+pytestmark = pytest.mark.slow  # trains judges through `arena train`
 
 PROMPT = "Poll 301. Name a colour."
 SAID = ["I pick red", "I pick green", "I pick blue"]  # red > green > blue, held-out prompt
