@@ -10,10 +10,18 @@ import pytest
 from arena.testing import run_arena
 
 REPO = Path(__file__).resolve().parents[2]
-RECIPES = sorted(str(p.relative_to(REPO)) for p in (REPO / "recipes").rglob("*.yaml"))
+# recipes/accelerate/ holds accelerate config files, not recipes. recipes/quickstart/ starts from a model
+# that `arena quickstart` builds: its chain is validated by `arena quickstart --dry-run` (tests/quickstart).
+NOT_RECIPES = ("accelerate", "quickstart")
+RECIPES = sorted(
+    str(p.relative_to(REPO))
+    for p in (REPO / "recipes").rglob("*.yaml")
+    if p.relative_to(REPO / "recipes").parts[0] not in NOT_RECIPES
+)
 
 
 def test_every_shipped_recipe_validates() -> None:
+    """All at once, as a chain: a recipe may read a model that another one given with it writes."""
     assert RECIPES, "no recipes found"
     result = run_arena(["recipes", "validate", *RECIPES], cwd=REPO)
     assert result.returncode == 0, result.stderr
