@@ -8,7 +8,6 @@ launcher options, exactly as `accelerate launch -m arena train RECIPE` would.
 from __future__ import annotations
 
 import importlib.util
-import os
 import socket
 import subprocess
 import sys
@@ -44,8 +43,7 @@ def accelerate_command(
 
 def relaunch(command: Sequence[str]) -> int:
     """Run the launcher and return its exit code (the children print their own output)."""
-    environment = {**os.environ, "ARENA_LAUNCHER": "accelerate"}
-    return subprocess.run(list(command), env=environment, check=False).returncode
+    return subprocess.run(list(command), check=False).returncode
 
 
 def _read_config(path: str) -> dict[str, Any]:
