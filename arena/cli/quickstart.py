@@ -20,10 +20,13 @@ import click
               help="The tournaments' generation backend. [default: vllm when installed, else hf]")  # fmt: skip
 @click.option("--until", "until", multiple=True, metavar="STAGE",
               help="Stop after this stage (base, sft, ..., tournament, tournament-clones).")  # fmt: skip
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1),
+              help="CPU threads for training and generation. The models are tiny: one thread is about as "
+              "fast, and the same thread count reproduces the published leaderboard exactly.")  # fmt: skip
 @click.option("--dry-run", is_flag=True,
               help="Validate every stage's recipe and show what a run would do; run nothing.")  # fmt: skip
 def quickstart(out: str, publish_to: str, recipes: str, reduced: bool, backend: str | None,
-               until: tuple[str, ...], dry_run: bool) -> None:  # fmt: skip
+               until: tuple[str, ...], threads: int, dry_run: bool) -> None:  # fmt: skip
     """Train a tiny reference, its judges and one policy per algorithm; rank them all in a tournament.
 
     Reruns reuse every stage that finished with the same inputs.
@@ -51,5 +54,8 @@ def quickstart(out: str, publish_to: str, recipes: str, reduced: bool, backend: 
             console.table("arena quickstart --dry-run", ["stage", "recipe", "would"], rows)
         )
         return
+    import torch
+
+    torch.set_num_threads(threads)
     summary = run_quickstart(options, host)
     print_summary(console.stdout(), summary, options)

@@ -40,7 +40,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("nash-md", "train", "Nash-MD against the preference model", "nash-md.yaml"),
     Stage("online-ipo", "train", "online IPO against the preference model", "online-ipo.yaml"),
     Stage("tournament", "tournament", "round robin, judged by the oracle", "tournament.yaml"),
-    Stage("tournament-clones", "tournament", "the same with dpo entered twice", "tournament-clones.yaml"),
+    Stage("tournament-clones", "tournament", "the same with nash-md entered twice", "tournament-clones.yaml"),
 )
 
 # --reduced: the same stages and code, small enough for CI (a minute or two on two cores).

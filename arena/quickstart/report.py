@@ -115,25 +115,63 @@ def combined_table(board: dict[str, Any], rows: list[dict[str, Any]], moves: tup
     return "\n".join(lines) + "\n"
 
 
+def find_cycle(board: dict[str, Any]) -> tuple[str, str, str] | None:
+    """Three entrants a, b, c with a beating b, b beating c and c beating a (win rates above 1/2)."""
+    rates = {(p["model"], p["opponent"]): p["win_rate"] for p in board["pairs"]}
+    names = [m["model"] for m in board["models"]]
+    for a in names:
+        for b in names:
+            for c in names:
+                if rates.get((a, b), 0) > 0.5 and rates.get((b, c), 0) > 0.5 and rates.get((c, a), 0) > 0.5:
+                    return a, b, c
+    return None
+
+
 def leaderboard_readme(board: dict[str, Any], rows: list[dict[str, Any]], task: Any) -> str:
     models = board["models"]
     by_elo = max(models, key=lambda m: m["elo"])
     by_weight = max(models, key=lambda m: m["nash_weight"])
     support = board["nash"]["support"]
-    least = min(rows, key=lambda r: r["exploitability"] if r["exploitability"] is not None else 1.0)
-    most = max(rows, key=lambda r: r["exploitability"] if r["exploitability"] is not None else -1.0)
+    rated = [r for r in rows if r["exploitability"] is not None]
+    least = min(rated, key=lambda r: r["exploitability"]) if rated else None
+    most = max(rated, key=lambda r: r["exploitability"]) if rated else None
     reference = next((r for r in rows if r["model"] == "reference"), None)
     tournament = board.get("tournament", {})
+    cycle = find_cycle(board)
+    if len(support) == 1:
+        nash = (
+            f"- **Nash**: `{by_weight['model']}` beats every other entrant head to head, so the maximum-entropy"
+            f" Nash equilibrium is `{by_weight['model']}` alone (weight 1) and its rating is 0. Every other"
+            " rating is negative: how much that entrant loses to the equilibrium."
+        )
+    else:
+        nash = (
+            f"- **Nash** mixes {', '.join(f'`{m}`' for m in support)}, with the largest weight on"
+            f" `{by_weight['model']}` ({by_weight['nash_weight']:.3f}). An entrant outside the mix has a"
+            " negative rating: the mix beats it."
+        )
+    if cycle is not None:
+        heatmap = (
+            f"- **The heatmap** (`heatmap.png`, row beats column) has a cycle: `{cycle[0]}` beats `{cycle[1]}`,"
+            f" `{cycle[1]}` beats `{cycle[2]}`, and `{cycle[2]}` beats `{cycle[0]}`. No single score (Elo, a"
+            " reward model) can order them; the Nash equilibrium mixes them instead."
+        )
+    else:
+        heatmap = (
+            "- **The heatmap** (`heatmap.png`, row beats column) has no cycle among these entrants: the cycle"
+            " is inside the game (rock beats scissors beats paper beats rock), and the exploitability column"
+            " measures it. Beating this field is not the same as being hard to beat."
+        )
     lines = [
         f"# {board['name']}: every algorithm against the reference, on the `moves` task",
         "",
         "Published by `arena quickstart` (`make quickstart`), which trains every entrant from nothing on two",
         "CPU cores: a tiny Llama, its reference policy (SFT on a corpus that plays 60% rock, 30% scissors,",
         "10% paper, with 30% malformed sentences), a reward model, a preference model, and one policy per",
-        "algorithm (`recipes/quickstart/`). Each entrant answers "
-        f"{tournament.get('prompt_count', '?')} held-out prompts {tournament.get('samples_per_prompt', '?')} "
-        "times; the task's oracle judges every pair in both orders: a well-formed sentence beats a malformed",
-        "one, and between well-formed ones rock beats scissors beats paper beats rock.",
+        "algorithm (`recipes/quickstart/`). Each entrant answers"
+        f" {tournament.get('prompt_count', '?')} held-out prompts {tournament.get('samples_per_prompt', '?')}"
+        " times; the task's oracle judges every pair in both orders: a well-formed sentence beats a",
+        "malformed one, and between well-formed ones rock beats scissors beats paper beats rock.",
         "",
         combined_table(board, rows, task.moves),
         "`malformed` and the moves are shares of each entrant's responses (the moves among the well-formed",
@@ -142,24 +180,21 @@ def leaderboard_readme(board: dict[str, Any], rows: list[dict[str, Any]], task: 
         "",
         "## What it shows",
         "",
-        f"- **Elo** ranks `{by_elo['model']}` first (Elo {by_elo['elo']:.1f}, mean win rate "
-        f"{by_elo['win_rate']:.3f}). Elo averages over the field, so it rewards beating the entrants that"
-        " happen to be there.",
-        f"- **Nash** puts its largest weight on `{by_weight['model']}` ({by_weight['nash_weight']:.3f}); the"
-        f" equilibrium's support is {', '.join(f'`{m}`' for m in support)}. An entrant outside it has a"
-        " negative Nash rating: some mix of the others beats it.",
-        f"- **Moves**: `{least['model']}` plays the least exploitable mix (edge {_fmt(least['exploitability'])}),"
-        f" `{most['model']}` the most ({_fmt(most['exploitability'])})"
-        + (f"; the reference's is {_fmt(reference['exploitability'])}." if reference is not None else "."),
-        "- **The heatmap** (`heatmap.png`, row beats column) shows where the preferences cycle: when A beats B",
-        "  and B beats C but C beats A, no single score (Elo, a reward model) can order them, and the",
-        "  Nash equilibrium mixes them instead.",
-        "",
-        "`clones/` is the same tournament with `dpo` entered twice: Elo moves, the Nash ratings do not.",
-        "",
-        "![win rates](heatmap.png)",
-        "",
+        f"- **Elo** ranks `{by_elo['model']}` first (Elo {by_elo['elo']:.1f}, mean win rate"
+        f" {by_elo['win_rate']:.3f}). Elo averages over the field, so it rewards beating whichever entrants"
+        " happen to be there, and a copy of an entrant moves it (`clones/`).",
+        nash,
+        heatmap,
     ]
+    if least is not None and most is not None:
+        moves = (
+            f"- **Moves**: `{least['model']}` plays the least exploitable mix (edge"
+            f" {_fmt(least['exploitability'])}), `{most['model']}` the most ({_fmt(most['exploitability'])})"
+        )
+        if reference is not None and reference["model"] not in (least["model"], most["model"]):
+            moves += f"; the reference's is {_fmt(reference['exploitability'])}"
+        lines.append(moves + ".")
+    lines += ["", "![win rates](heatmap.png)", ""]
     return "\n".join(lines)
 
 

@@ -127,24 +127,28 @@ def _prepare_all(stages: list[Stage], options: QuickstartOptions, host: Any) -> 
 def _run_stage(item: _Prepared, options: QuickstartOptions, host: Any) -> StageResult:
     directory = options.stage_dir(item.stage)
     state = _read_state(directory)
-    if state.get("key") == item.key and state.get("finished"):
+    same = state.get("key") == item.key
+    # A tournament always runs: its store makes a rerun generate and judge nothing, and publishing again
+    # keeps the leaderboard's README and moves in step with the code that writes them.
+    if same and state.get("finished") and item.stage.kind != "tournament":
         console.log_line(f"{item.stage.name}: reused (finished before, inputs unchanged)")
         return StageResult(item.stage, True, float(state.get("seconds", 0.0)), str(state.get("outcome", "")))
-    resume = state.get("key") == item.key and (directory / "checkpoints").is_dir()
+    resume = same and (directory / "checkpoints").is_dir()
     if directory.exists() and not resume and item.stage.kind != "tournament":
         shutil.rmtree(directory)  # made from other inputs: start it again
     directory.mkdir(parents=True, exist_ok=True)
     _write_state(directory, {"key": item.key, "finished": False})
     started = time.perf_counter()
+    reused = False
     if item.stage.kind == "model":
         outcome = _build_model(directory, options, host)
     elif item.stage.kind == "train":
         outcome = _train(item, host, resume)
     else:
-        outcome = _tournament(item, options, host)
+        outcome, reused = _tournament(item, host)
     seconds = time.perf_counter() - started
     _write_state(directory, {"key": item.key, "finished": True, "seconds": seconds, "outcome": outcome})
-    return StageResult(item.stage, False, seconds, outcome)
+    return StageResult(item.stage, reused, seconds, outcome)
 
 
 def _build_model(directory: Path, options: QuickstartOptions, host: Any) -> str:
@@ -170,7 +174,8 @@ def _train(item: _Prepared, host: Any, resume: bool) -> str:
     return ", ".join(parts)
 
 
-def _tournament(item: _Prepared, options: QuickstartOptions, host: Any) -> str:
+def _tournament(item: _Prepared, host: Any) -> tuple[str, bool]:
+    """Run (or continue) the tournament and publish; reused when nothing had to be generated or judged."""
     from arena.quickstart.report import publish_moves_report
     from arena.tournament.run import run_tournament
 
@@ -178,10 +183,11 @@ def _tournament(item: _Prepared, options: QuickstartOptions, host: Any) -> str:
     task_entry = host.registries["tasks"].get(TASK)
     task = task_entry.build(item.recipe.task.args)
     publish_moves_report(task, item.recipe, summary)
-    return (
+    outcome = (
         f"{len(summary['entrants'])} entrants, {summary['matches']} matches on {summary['prompts']} prompts "
         f"({summary['backend']}); published to {summary['leaderboard']}/"
     )
+    return outcome, summary["samples_generated"] == 0 and summary["judge_items"] == 0
 
 
 def _digest(*parts: str) -> str:

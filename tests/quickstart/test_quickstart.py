@@ -98,11 +98,13 @@ def test_published_leaderboards_are_well_formed(reduced: dict[str, Any], board: 
 def test_clone_changes_elo_but_not_nash(reduced: dict[str, Any]) -> None:
     alone = ratings(reduced["root"] / "board")
     cloned = ratings(reduced["root"] / "board" / "clones")
-    assert cloned["dpo-copy"]["nash_rating"] == pytest.approx(cloned["dpo"]["nash_rating"], abs=1e-9)
+    assert cloned["nash-md-copy"]["nash_rating"] == pytest.approx(cloned["nash-md"]["nash_rating"], abs=1e-9)
     for name, row in alone.items():
         assert cloned[name]["nash_rating"] == pytest.approx(row["nash_rating"], abs=1e-6), name
-    pair = cloned["dpo"]["nash_weight"] + cloned["dpo-copy"]["nash_weight"]
-    assert pair == pytest.approx(alone["dpo"]["nash_weight"], abs=1e-6)
+    pair = cloned["nash-md"]["nash_weight"] + cloned["nash-md-copy"]["nash_weight"]
+    assert pair == pytest.approx(alone["nash-md"]["nash_weight"], abs=1e-6)
+    # The copy and its original are the same player: they split the weight evenly.
+    assert cloned["nash-md"]["nash_weight"] == pytest.approx(cloned["nash-md-copy"]["nash_weight"], abs=1e-6)
 
 
 @pytest.mark.slow
@@ -123,7 +125,7 @@ def test_a_changed_recipe_redoes_only_what_reads_it(reduced: dict[str, Any], tmp
     result = run_arena([*reduced["args"], "--recipes", str(recipes), "--dry-run"], cwd=REPO)
     assert result.returncode == 0, result.stderr
     actions = plan_actions(result.stdout)
-    redo = {"dpo", "tournament", "tournament-clones"}
+    redo = {"dpo", "tournament", "tournament-clones"}  # the tournaments read dpo's model
     assert actions == {s.name: ("run" if s.name in redo else "reuse") for s in STAGES}
 
 
@@ -162,7 +164,7 @@ def test_committed_leaderboard_is_consistent(board: str) -> None:
     rows = json.loads((target / "moves.json").read_text())["entrants"]
     if board:
         expected = report.clones_readme(
-            board_json, json.loads((PUBLISHED / "leaderboard.json").read_text()), "dpo-copy", rows
+            board_json, json.loads((PUBLISHED / "leaderboard.json").read_text()), "nash-md-copy", rows
         )
     else:
         expected = report.leaderboard_readme(board_json, rows, _Task())
@@ -220,3 +222,11 @@ def test_dry_run_validates_the_whole_chain_before_any_stage_ran(tmp_path: Path) 
     assert result.returncode == 0, result.stderr
     assert plan_actions(result.stdout) == {s.name: "run" for s in STAGES}
     assert not (tmp_path / "out").exists()
+
+
+def test_readme_shows_the_committed_quickstart_table() -> None:
+    from arena.quickstart.report import combined_table
+
+    board = json.loads((PUBLISHED / "leaderboard.json").read_text())
+    moves = json.loads((PUBLISHED / "moves.json").read_text())
+    assert combined_table(board, moves["entrants"], tuple(moves["moves"])) in (REPO / "README.md").read_text()
