@@ -21,6 +21,9 @@ from arena.recipes import load_recipe
 from arena.testing import OFFLINE_ENV, run_arena
 from arena.tournament.run import run_tournament
 
+# One worker under `pytest -n 2` (--dist loadgroup): the tests share the module's Ray session.
+pytestmark = pytest.mark.xdist_group("ray-executor")
+
 RECIPE = """\
 kind: tournament
 name: cup
