@@ -62,6 +62,7 @@ def test_arena_plugins_lists_the_installed_example(installed_example: dict[str, 
         "judges": ["shorter"],
         "backends": [],
         "tasks": ["short-answers"],
+        "executors": [],
         "error": None,
     }
     assert plugins["games"]["error"] is None  # built-ins still there
