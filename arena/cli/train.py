@@ -54,12 +54,14 @@ def train(
             recipe, "kind", f"`arena train` runs train and judge recipes; this is a {parsed.kind} recipe"
         )
     if launcher == "accelerate":  # the recipe was checked here; each process reads it again
-        from arena.training.launch import accelerate_command, relaunch
-        from arena.training.loop import check_output
+        from arena.training.launch import accelerate_command, launch_processes, relaunch
+        from arena.training.loop import check_output, micro_batch_size
 
+        processes = launch_processes(num_processes, accelerate_config)
+        micro_batch_size(parsed, recipe, processes)  # one line here rather than one per process
         check_output(output_dir(parsed), resume, recipe)
         train_args = [recipe, *(f"--set={o}" for o in overrides), *(["--resume"] if resume else [])]
-        raise SystemExit(relaunch(accelerate_command(train_args, num_processes, accelerate_config)))
+        raise SystemExit(relaunch(accelerate_command(train_args, processes, accelerate_config)))
     from arena.training.loop import train as run_training
 
     summary = run_training(parsed, recipe, host, resume=resume)

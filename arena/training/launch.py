@@ -18,17 +18,20 @@ from typing import Any
 from arena.errors import ArenaError
 
 
-def accelerate_command(
-    train_args: Sequence[str], num_processes: int | None, config_file: str | None
-) -> list[str]:
-    """The `accelerate launch` command line that runs `arena train TRAIN_ARGS` in every process."""
+def launch_processes(num_processes: int | None, config_file: str | None) -> int:
+    """How many processes `accelerate launch` will start: the flag, else the config's, else one per GPU."""
     if importlib.util.find_spec("accelerate") is None:
         raise ArenaError("--launcher accelerate needs accelerate: pip install accelerate")
+    config = _read_config(config_file) if config_file else {}
+    return num_processes or int(config.get("num_processes") or 0) or _default_processes()
+
+
+def accelerate_command(train_args: Sequence[str], processes: int, config_file: str | None) -> list[str]:
+    """The `accelerate launch` command line that runs `arena train TRAIN_ARGS` in every process."""
     config = _read_config(config_file) if config_file else {}
     command = [sys.executable, "-m", "accelerate.commands.launch"]
     if config_file:
         command += ["--config_file", config_file]
-    processes = num_processes or int(config.get("num_processes") or 0) or _default_processes()
     command += ["--num_processes", str(processes)]
     if not config_file:
         # Without a config, accelerate's torchrun-based launcher is `--multi_gpu`; it also runs CPU

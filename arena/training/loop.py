@@ -54,7 +54,7 @@ def train(
     on_cpu = settings.device == "cpu" or not torch.cuda.is_available()
     accelerator = Accelerator(cpu=on_cpu, mixed_precision=_mixed_precision(settings.precision))
     world, rank, main = accelerator.num_processes, accelerator.process_index, accelerator.is_main_process
-    micro_batch = _micro_batch(recipe, recipe_file, world)
+    micro_batch = micro_batch_size(recipe, recipe_file, world)
     strategy = make_strategy(accelerator, world, micro_batch, settings.gradient_accumulation)
     check_output(out_dir, resume, recipe_file)
     if isinstance(recipe, JudgeRecipe):
@@ -174,7 +174,7 @@ def train(
     return summary
 
 
-def _micro_batch(recipe: TrainRecipe | JudgeRecipe, recipe_file: str, world: int) -> int:
+def micro_batch_size(recipe: TrainRecipe | JudgeRecipe, recipe_file: str, world: int) -> int:
     settings = recipe.training
     parts = world * settings.gradient_accumulation
     if settings.batch_size % parts:

@@ -143,6 +143,13 @@ def test_launcher_mistakes_are_one_line(tmp_path: Path, game_model_dir: Path) ->
         2,
         "--accelerate-config: no such file 'nope.yaml' (see recipes/accelerate/ for examples)\n",
     )
+    uneven = run_arena(
+        ["train", "recipe.yaml", "--launcher", "accelerate", "--num-processes", "3"], cwd=tmp_path
+    )
+    assert (uneven.returncode, uneven.stderr) == (
+        2,
+        "recipe.yaml: training.batch_size: expected a multiple of gradient_accumulation x processes = 3, got 4\n",
+    )
     without = run_arena(["train", "recipe.yaml", "--num-processes", "2"], cwd=tmp_path)
     assert (without.returncode, without.stderr) == (
         2,
