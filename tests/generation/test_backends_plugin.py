@@ -12,6 +12,7 @@ from arena.errors import RecipeError
 from arena.generation import HFBackendConfig, SamplingSettings, VLLMBackendConfig
 from arena.plugins import make_plugin_host
 from arena.recipes import GenerationSettings, parse_recipe
+from arena_plugins.backends import VLLMArgs
 
 
 def test_registers_hf_and_vllm_lazily_with_typed_configs() -> None:
@@ -19,7 +20,8 @@ def test_registers_hf_and_vllm_lazily_with_typed_configs() -> None:
     assert host.backends.by_plugin("backends") == ["hf", "vllm"]
     hf, vllm = host.backends.get("hf"), host.backends.get("vllm")
     assert (hf.factory, hf.config) == ("arena.generation.hf:HFBackend", HFBackendConfig)
-    assert (vllm.factory, vllm.config) == ("arena.generation.vllm:VLLMBackend", VLLMBackendConfig)
+    assert (vllm.factory, vllm.config) == ("arena.generation.vllm:VLLMBackend", VLLMArgs)
+    assert issubclass(VLLMArgs, VLLMBackendConfig)  # Arena's settings, plus engine_args for vllm.LLM
 
 
 def test_listing_plugins_imports_neither_torch_nor_vllm() -> None:
@@ -52,7 +54,7 @@ def test_recipe_args_become_the_backend_config(tmp_path: Path) -> None:
     raw = tournament(tmp_path, {"name": "vllm", "args": {"kv_cache_gb": 2, "threads": 1}})
     raw["judge"] = {"name": "game-oracle", "args": {"game": "dice"}}
     recipe = parse_recipe("t.yaml", raw, registries=host.registries)
-    assert recipe.backend.args == VLLMBackendConfig(kv_cache_gb=2.0, threads=1)
+    assert recipe.backend.args == VLLMArgs(kv_cache_gb=2.0, threads=1)
 
 
 @pytest.mark.parametrize(

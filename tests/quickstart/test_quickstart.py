@@ -19,6 +19,9 @@ from arena.leaderboard import FILES
 from arena.quickstart.plan import REDUCED_DEFAULT_STEPS, REDUCED_STEPS, REDUCED_TASK_ARGS, STAGES
 from arena.testing import run_arena
 
+# The tests share the module fixture `reduced` (one reduced run and its rerun): one worker builds it once.
+pytestmark = pytest.mark.xdist_group("quickstart")
+
 REPO = Path(__file__).resolve().parents[2]
 PUBLISHED = REPO / "leaderboards" / "quickstart"
 MOVES = ("rock", "scissors", "paper")

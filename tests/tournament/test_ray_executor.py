@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from arena.errors import RecipeError
 from arena.plugins import make_plugin_host
 from arena.recipes import load_recipe
 from arena.testing import OFFLINE_ENV, run_arena
@@ -207,15 +206,15 @@ def test_ray_missing_gives_one_line(
 
 
 def test_unknown_executor_is_a_recipe_error(
-    tmp_path: Path, entrants: list[Path], write_prompts: Callable, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, entrants: list[Path], write_prompts: Callable, arena_env: dict[str, str]
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     write_prompts(tmp_path / "prompts.jsonl", 2)
     write_recipe(tmp_path, entrants[:2], executor="rya")
     host = make_plugin_host()
     assert [(e.name, e.plugin) for e in host.executors] == [("local", "backends"), ("ray", "backends")]
-    with pytest.raises(RecipeError) as error:
-        load_recipe("cup.yaml", registries=host.registries)
-    assert str(error.value) == (
-        "cup.yaml: executor.name: unknown executor 'rya' (did you mean 'ray'?); expected one of: local, ray"
+    result = run_arena(["tournament", "cup.yaml"], cwd=tmp_path, env=arena_env)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "cup.yaml: executor.name: unknown executor 'rya' (did you mean 'ray'?); expected one of: local, ray\n"
     )
+    assert not (tmp_path / "runs").exists()

@@ -22,7 +22,8 @@ from arena.testing import OFFLINE_ENV, run_arena
 from arena.training.metrics import read_metrics
 from tests.training.test_resume_and_parallel import write_run
 
-pytestmark = pytest.mark.slow
+# The tests share the module fixture `dpo_runs`: one worker builds it once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("accelerate")]
 
 CPU_CONFIG = str(Path(__file__).resolve().parents[2] / "recipes" / "accelerate" / "cpu-2proc.yaml")
 LAUNCH = ["--launcher", "accelerate", "--accelerate-config", CPU_CONFIG]
