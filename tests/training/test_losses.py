@@ -288,3 +288,27 @@ def test_sft(models: tuple[Policy, Policy], average: str) -> None:
         np.testing.assert_allclose(losses, nll / tokens, rtol=0, atol=TOLERANCE)
         assert batch_loss == pytest.approx(np.mean(nll / tokens), abs=TOLERANCE)
     assert abs(nll.sum() / tokens.sum() - np.mean(nll / tokens)) > 1e-3
+
+
+def naive_chosen_nll(policy: Policy) -> np.ndarray:
+    """-log pi(y_w) / |y_w| per pair: the chosen completion's per-token negative log-likelihood."""
+    values = [naive_logprob(policy.model, policy.tokenizer, row["prompt"], row["chosen"]) for row in PAIRS]
+    return np.array([-total / length for total, length in values])
+
+
+@pytest.mark.parametrize("alpha", [0.5, 2.0])
+def test_dpo_with_rpo_alpha(models: tuple[Policy, Policy], alpha: float) -> None:
+    # RPO (Pang et al. 2024): DPO's loss + alpha x the chosen completion's per-token NLL.
+    beta = 0.5
+    chosen, rejected = naive_log_ratios(*models, normalize=False)
+    expected = soft_dpo(chosen - rejected, beta) + alpha * naive_chosen_nll(models[0])
+    arena = arena_pair_losses(DPO(DPOArgs(beta=beta, rpo_alpha=alpha)), *models)
+    assert_losses(arena, expected, chosen - rejected)
+
+
+def test_ipo_with_rpo_alpha(models: tuple[Policy, Policy]) -> None:
+    tau, alpha = 0.5, 1.5
+    chosen, rejected = naive_log_ratios(*models, normalize=False)
+    h = chosen - rejected
+    expected = (h - (2 * labels() - 1) / (2 * tau)) ** 2 + alpha * naive_chosen_nll(models[0])
+    assert_losses(arena_pair_losses(IPO(IPOArgs(tau=tau, rpo_alpha=alpha)), *models), expected, h)
