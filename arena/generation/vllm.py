@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import astuple, dataclass
@@ -41,6 +42,9 @@ def import_vllm() -> Any:
     # vLLM logs two dozen lines per engine start (INFO, and WARNINGs about its own kernels and the
     # CPU allocator); set VLLM_LOGGING_LEVEL to see them.
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+    # vLLM's kernel dispatcher touches torch.distributed.reduce_op at every engine start, and torch warns
+    # about it each time: two lines of noise per entrant in a tournament, nothing a user can act on.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"vllm\.triton_utils")
     try:
         import vllm
     except ModuleNotFoundError as exc:
