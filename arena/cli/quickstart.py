@@ -42,7 +42,7 @@ def quickstart(out: str, publish_to: str, recipes: str, reduced: bool, backend: 
         recipes=Path(recipes),
         reduced=reduced,
         backend=backend,
-        only=until,
+        until=until,
     )
     host = make_plugin_host()
     if dry_run:

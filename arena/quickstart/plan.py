@@ -64,7 +64,7 @@ class QuickstartOptions:
     recipes: Path = Path("recipes/quickstart")
     reduced: bool = False
     backend: str | None = None  # the tournaments' generation backend; None: vllm if installed, else hf
-    only: tuple[str, ...] = field(default=())  # run the stages up to and including these (empty: all)
+    until: tuple[str, ...] = field(default=())  # run the stages up to and including these (empty: all)
 
     def stage_dir(self, stage: Stage) -> Path:
         return self.out / stage.name

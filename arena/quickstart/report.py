@@ -17,8 +17,6 @@ from typing import Any
 from arena.io import atomic_write_text
 from arena.tournament.run import publish_dir
 
-COPY_SUFFIX = "-copy"
-
 
 def best_response_edge(move_probs: list[float], preferences: Any) -> float:
     """max over moves m of P(m beats a move drawn from move_probs) - 1/2: 0 only for an unexploitable mix."""
@@ -50,14 +48,24 @@ def publish_moves_report(task: Any, recipe: Any, summary: dict[str, Any]) -> lis
     )
     atomic_write_text(target / "moves.csv", _csv(rows))
     board = json.loads((target / "leaderboard.json").read_text())
-    copies = [e.name for e in recipe.entrants if e.name.endswith(COPY_SUFFIX)]
+    clone = first_clone(recipe)
     original_board = target.parent / "leaderboard.json"
-    if copies and original_board.is_file():
-        text = clones_readme(board, json.loads(original_board.read_text()), copies[0], rows)
+    if clone is not None and original_board.is_file():
+        text = clones_readme(board, json.loads(original_board.read_text()), *clone)
     else:
         text = leaderboard_readme(board, rows, task)
     atomic_write_text(target / "README.md", text)
     return rows
+
+
+def first_clone(recipe: Any) -> tuple[str, str] | None:
+    """(original, copy): the first entrant whose model an earlier entrant already plays, if any."""
+    seen: dict[str, str] = {}
+    for entrant in recipe.entrants:
+        if entrant.model in seen:
+            return seen[entrant.model], entrant.name
+        seen[entrant.model] = entrant.name
+    return None
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
@@ -198,10 +206,7 @@ def leaderboard_readme(board: dict[str, Any], rows: list[dict[str, Any]], task: 
     return "\n".join(lines)
 
 
-def clones_readme(
-    board: dict[str, Any], original: dict[str, Any], copy: str, rows: list[dict[str, Any]]
-) -> str:
-    source = copy[: -len(COPY_SUFFIX)]
+def clones_readme(board: dict[str, Any], original: dict[str, Any], source: str, copy: str) -> str:
     before = {m["model"]: m for m in original["models"]}
     after = {m["model"]: m for m in board["models"]}
     lines = [

@@ -91,13 +91,13 @@ def run_quickstart(options: QuickstartOptions, host: Any) -> dict[str, Any]:
 
 
 def _selected(options: QuickstartOptions) -> list[Stage]:
-    if not options.only:
+    if not options.until:
         return list(STAGES)
     names = [stage.name for stage in STAGES]
-    unknown = [name for name in options.only if name not in names]
+    unknown = [name for name in options.until if name not in names]
     if unknown:
         raise ArenaError(f"--until: unknown stage '{unknown[0]}' (stages: {', '.join(names)})")
-    last = max(names.index(name) for name in options.only)
+    last = max(names.index(name) for name in options.until)
     return list(STAGES[: last + 1])
 
 

@@ -49,9 +49,9 @@ class _PairwiseLoss:
     def setup(self, context: TrainContext) -> None:
         self.model = context.policy.model
 
-    def margins(self, batch: PairBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The margin h of each pair; metrics. Also keeps each chosen completion's per-token NLL for
-        `with_chosen_nll` (computed from the same forward pass)."""
+    def margins(self, batch: PairBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        """The margin h of each pair, metrics, and each chosen completion's per-token NLL (for RPO), all
+        from the same forward pass."""
         assert batch.reference_logprobs is not None, (
             "the Trainer attaches reference log-probs to pair batches"
         )
@@ -59,7 +59,7 @@ class _PairwiseLoss:
             -1
         )
         lengths = completion_lengths(batch)
-        self._chosen_nll = -split_pairs(policy / lengths)[0]
+        chosen_nll = -split_pairs(policy / lengths)[0]
         ratios = policy - batch.reference_logprobs.to(policy.dtype)
         if self.length_normalized:
             ratios = ratios / lengths
@@ -71,17 +71,18 @@ class _PairwiseLoss:
             "rejected_logratio": rejected.detach(),
             "accuracy": (margin > 0).float().detach(),
         }
-        return margin, metrics
+        return margin, metrics, chosen_nll
 
+    @staticmethod
     def with_chosen_nll(
-        self, losses: torch.Tensor, metrics: dict[str, torch.Tensor], weight: float
+        losses: torch.Tensor, metrics: dict[str, torch.Tensor], chosen_nll: torch.Tensor, weight: float
     ) -> StepOutput:
         """RPO (Pang et al. 2024; TRL's `rpo_alpha`): add weight x the chosen completion's per-token NLL.
         Keeps the chosen responses likely: without it, pushing rejected responses down can move the
         probability onto responses in neither set (on a tiny model, an immediate end of sequence)."""
-        metrics["chosen_nll"] = self._chosen_nll.detach()
+        metrics["chosen_nll"] = chosen_nll.detach()
         if weight:
-            losses = losses + weight * self._chosen_nll
+            losses = losses + weight * chosen_nll
         return StepOutput(losses, metrics)
 
 
@@ -92,7 +93,7 @@ class DPO(_PairwiseLoss):
         self.kl_coefficient = args.beta
 
     def loss(self, batch: PairBatch) -> StepOutput:
-        h, metrics = self.margins(batch)
+        h, metrics, chosen_nll = self.margins(batch)
         p = batch.labels.to(h.dtype)  # P(chosen is preferred): 1 for hard labels
         eps = self.args.label_smoothing
         if self.args.loss == "sigmoid":
@@ -106,7 +107,7 @@ class DPO(_PairwiseLoss):
                 losses = (-(1 - eps) * F.logsigmoid(logits) + eps * F.logsigmoid(-logits)) / (1 - 2 * eps)
             else:  # hinge (SLiC): max(0, 1 - beta h)
                 losses = torch.relu(1 - logits)
-        return self.with_chosen_nll(losses, metrics, self.args.rpo_alpha)
+        return self.with_chosen_nll(losses, metrics, chosen_nll, self.args.rpo_alpha)
 
 
 class IPO(_PairwiseLoss):
@@ -116,7 +117,7 @@ class IPO(_PairwiseLoss):
         self.kl_coefficient = args.tau
 
     def loss(self, batch: PairBatch) -> StepOutput:
-        h, metrics = self.margins(batch)
+        h, metrics, chosen_nll = self.margins(batch)
         # With a soft label p (P(chosen preferred)), IPO's target margin is (2p - 1) / (2 tau); p = 1 gives 1/(2 tau).
         target = (2 * batch.labels.to(h.dtype) - 1) / (2 * self.args.tau)
-        return self.with_chosen_nll((h - target) ** 2, metrics, self.args.rpo_alpha)
+        return self.with_chosen_nll((h - target) ** 2, metrics, chosen_nll, self.args.rpo_alpha)

@@ -167,7 +167,7 @@ def test_committed_leaderboard_is_consistent(board: str) -> None:
     rows = json.loads((target / "moves.json").read_text())["entrants"]
     if board:
         expected = report.clones_readme(
-            board_json, json.loads((PUBLISHED / "leaderboard.json").read_text()), "nash-md-copy", rows
+            board_json, json.loads((PUBLISHED / "leaderboard.json").read_text()), "nash-md", "nash-md-copy"
         )
     else:
         expected = report.leaderboard_readme(board_json, rows, _Task())
