@@ -19,7 +19,6 @@ import pytest
 from arena.testing import OFFLINE_ENV
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 
 os.environ.update(OFFLINE_ENV)
 # One OpenMP/BLAS thread in this process and in every subprocess a test starts (they inherit the

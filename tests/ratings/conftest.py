@@ -1,7 +1,13 @@
-"""Real comparison data for the ratings tests: it lives in ../shared/data (CI has it at the same place)."""
+"""Real comparison data for the ratings tests: it lives in ../shared/data (CI has it at the same place).
+
+A clone made elsewhere (`git clone . "$(mktemp -d)"`) has no ../shared beside it; it finds the data
+beside the local repository it was cloned from. ARENA_SHARED_DATA names the folder outright.
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,7 +15,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _candidates() -> list[Path]:
+    places = [Path(os.environ["ARENA_SHARED_DATA"])] if os.environ.get("ARENA_SHARED_DATA") else []
+    places.append(REPO.parent / "shared" / "data")
+    origin = subprocess.run(
+        ["git", "-C", str(REPO), "config", "--get", "remote.origin.url"], capture_output=True, text=True
+    ).stdout.strip()
+    if origin and Path(origin).is_dir():  # a clone of a repository on this machine
+        places.append(Path(origin).resolve().parent / "shared" / "data")
+    return places
+
+
+SHARED_DATA = next((p for p in _candidates() if (p / "README.md").is_file()), REPO.parent / "shared" / "data")
 
 
 @pytest.fixture(scope="session")
