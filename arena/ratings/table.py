@@ -9,7 +9,7 @@ match through the chains of opponents the two models share (docs/ratings.md says
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -48,13 +48,22 @@ class Leaderboard:
     seed: int
     n_matches: int
     judges: tuple[str, ...]
+    # What the judge counted over the judgments behind the board (a tournament's LLM judge: verdicts,
+    # unreadable ones); empty when no judge counted anything.
+    judge_counters: dict[str, int] = field(default_factory=dict)
 
     @property
     def support(self) -> list[str]:
         return [row["model"] for row in self.rows if row["nash_weight"] > 0]
 
 
-def build_leaderboard(matches: Matches, name: str, bootstrap: int = 1000, seed: int = 0) -> Leaderboard:
+def build_leaderboard(
+    matches: Matches,
+    name: str,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    judge_counters: dict[str, int] | None = None,
+) -> Leaderboard:
     models, observed, counts = win_rate_matrix(matches)
     fit = bradley_terry(matches, bootstrap=bootstrap, seed=seed)
     unplayed = np.isnan(observed)
@@ -96,6 +105,7 @@ def build_leaderboard(matches: Matches, name: str, bootstrap: int = 1000, seed: 
         seed=seed,
         n_matches=matches.n_matches,
         judges=matches.judges,
+        judge_counters=dict(judge_counters or {}),
     )
 
 
@@ -111,6 +121,7 @@ def leaderboard_json(board: Leaderboard) -> dict[str, Any]:
         "source": board.source,
         "n_matches": board.n_matches,
         "judges": list(board.judges),
+        **({"judge_counters": dict(board.judge_counters)} if board.judge_counters else {}),
         "models": [
             {k: _number(v) if isinstance(v, float) else v for k, v in row.items()} for row in board.rows
         ],
