@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from arena.errors import ArenaError
+from arena.schema import model_directory_problem
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -101,7 +102,7 @@ def load_tokenizer(name_or_path: str | os.PathLike[str], *, trust_remote_code: b
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise ArenaError(f"cannot load the tokenizer of '{source}': {_first_line(exc)}") from exc
+        raise ArenaError(load_error(f"the tokenizer of '{source}'", source, exc)) from exc
     if tokenizer.pad_token_id is None:
         # Batched generation and scoring need a pad id; pad positions are always masked out.
         tokenizer.pad_token = tokenizer.eos_token
@@ -128,7 +129,7 @@ def load_policy(
                 source, dtype=target_dtype, trust_remote_code=trust_remote_code
             )
     except (OSError, ValueError) as exc:
-        raise ArenaError(f"cannot load the model '{source}': {_first_line(exc)}") from exc
+        raise ArenaError(load_error(f"the model '{source}'", source, exc)) from exc
     model.to(target_device)
     model.eval()
     return Policy(model=model, tokenizer=tokenizer, source=source)
@@ -192,15 +193,40 @@ def eos_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) ->
 
 
 def _check_source(name_or_path: str | os.PathLike[str]) -> str:
+    """A local model directory (checked for config, weights and tokenizer) or a hub id, as a string."""
     source = os.fspath(name_or_path)
     path = Path(source).expanduser()
     if path.exists():
         if not path.is_dir():
             raise ArenaError(f"'{source}' is a file; expected a model directory or a hub id")
+        problem = model_directory_problem(path)
+        if problem is not None:
+            raise ArenaError(
+                f"'{source}' is not a model directory (config.json, weights and a tokenizer): it has {problem}"
+            )
         return str(path)
     if source.startswith((".", "/", "~")) or source.count("/") > 1 or os.sep == "\\" and "\\" in source:
         raise ArenaError(f"no such model directory '{source}' (nor a hub id)")
     return source
+
+
+def load_error(subject: str, source: str, exc: BaseException) -> str:
+    """One line for a model that `from_pretrained` could not load: why, in full (transformers' messages
+    run over several lines, and their first is often a fragment such as "... from one of:")."""
+    if not Path(source).expanduser().exists() and _offline():
+        return (
+            f"cannot load {subject}: no local directory of that name, and the hub id is not in "
+            "the Hugging Face cache (HF_HUB_OFFLINE is set, so nothing is downloaded)"
+        )
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    return f"cannot load {subject}: {reason[:400]}"
+
+
+def _offline() -> bool:
+    return any(
+        os.environ.get(name, "").lower() in ("1", "true", "yes", "on")
+        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 def _replace_directory(staging: Path, target: Path) -> None:
@@ -226,8 +252,3 @@ def _no_progress_bars() -> Iterator[None]:
     finally:
         if was_enabled:
             logging.enable_progress_bar()
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__

@@ -82,7 +82,8 @@ class DataSettings:
     columns: dict[str, str] = field(
         default_factory=dict
     )  # rename: {column the algorithm reads: column in the file}
-    limit: Annotated[int, Positive] | None = None
+    limit: Annotated[int, Positive] | None = None  # the first `limit` rows (before eval_fraction)
+    # A seeded share of the distinct prompts (every row of each) held out of training and evaluated on.
     eval_fraction: Annotated[float, Range(0, 0.9)] = 0.0
 
 
@@ -104,7 +105,17 @@ class TrainingSettings:
     save_every: Annotated[int, NonNegative] = 0  # 0: checkpoint only at the end
     log_every: Annotated[int, Positive] = 1
     max_length: Annotated[int, Range(2)] = 1024  # prompt + completion tokens; prompts are cut from the left
-    keep_checkpoints: Annotated[int, Positive] = 2
+    keep_checkpoints: Annotated[int, Positive] = 2  # of those save_every writes (the final one is kept)
+
+    def check(self) -> tuple[str, str] | None:
+        if self.save_every == 0 and self.keep_checkpoints != 2:
+            # Without save_every only the final checkpoint is written: any count keeps it, so the key
+            # would change nothing.
+            return (
+                "keep_checkpoints",
+                "expected save_every > 0 beside it (without it only the final checkpoint is written)",
+            )
+        return None
 
 
 @dataclass
@@ -114,6 +125,20 @@ class GenerationSettings:
     top_p: Annotated[float, Range(0, 1, low_open=True)] = 1.0
     top_k: Annotated[int, NonNegative] = 0  # 0: no top-k filtering
     seed: int = 0
+
+    def check(self) -> tuple[str, str] | None:
+        if self.temperature == 0:  # greedy: the most likely token, whatever the filters keep
+            if self.top_p != 1.0:
+                return (
+                    "top_p",
+                    "expected no top_p with temperature 0 (greedy decoding takes the most likely token)",
+                )
+            if self.top_k != 0:
+                return (
+                    "top_k",
+                    "expected no top_k with temperature 0 (greedy decoding takes the most likely token)",
+                )
+        return None
 
 
 @dataclass
@@ -129,12 +154,25 @@ class TrainRecipe:
     task: TaskRef | None = None
     data: DataSettings | None = None
     judge: JudgeRef | None = None
+    # Refused: online algorithms sample with Arena's own KV-cached sampler (vLLM rollouts are not built yet).
     backend: BackendRef | None = None
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
     output: str | None = None  # default: runs/<name>
 
     def check(self) -> tuple[str, str] | None:
+        if self.backend is not None:
+            return (
+                "backend",
+                "expected no backend on a train recipe: online algorithms sample with Arena's own "
+                "KV-cached sampler (set it with `generation:`); vLLM rollouts are not supported yet",
+            )
+        if self.generation.seed != 0:
+            return (
+                "generation.seed",
+                "expected no seed on a train recipe: rollouts are seeded from training.seed, step by step, "
+                "so that a resumed run samples what an uninterrupted one would",
+            )
         return _check_name(self.name)
 
 
@@ -155,13 +193,15 @@ class JudgeRecipe:
     def check(self) -> tuple[str, str] | None:
         if self.data is None and self.task is None:
             return "data", "missing required key (a judge recipe needs `data` or a `task` that provides it)"
+        if self.data is not None and self.task is not None:
+            return "task", "expected `data` or a `task` that provides the pairs, not both"
         return _check_name(self.name)
 
 
 @dataclass
 class Entrant:
     name: str
-    model: Annotated[str, ModelRef()]
+    model: Annotated[str, ModelRef(run_directory=True)]  # a training run's directory stands for its final/
 
 
 @dataclass
@@ -171,6 +211,14 @@ class PromptSet:
     column: str = "prompt"
     split: str = "train"
     limit: Annotated[int, Positive] | None = None
+
+    def check(self) -> tuple[str, str] | None:
+        if self.path.lower().endswith(".txt"):  # one prompt per line: no columns, one split
+            if self.column != "prompt":
+                return "column", "expected no column for a .txt file (it holds one prompt per line)"
+            if self.split != "train":
+                return "split", "expected no split for a .txt file (it holds one prompt per line)"
+        return None
 
 
 @dataclass
@@ -205,6 +253,8 @@ class TournamentRecipe:
             seen.add(entrant.name)
         if self.prompts is None and self.task is None:
             return "prompts", "missing required key (or name a `task` that provides prompts)"
+        if self.prompts is not None and self.task is not None:
+            return "task", "expected `prompts` or a `task` that provides them, not both"
         return _check_name(self.name)
 
 
@@ -217,7 +267,6 @@ _PLUGIN_ARGS: dict[type, list[tuple[str, str]]] = {
         ("algorithm", "algorithms"),
         ("task", "tasks"),
         ("judge", "judges"),
-        ("backend", "backends"),
     ],
     JudgeRecipe: [("judge", "judges"), ("task", "tasks")],
     TournamentRecipe: [

@@ -113,10 +113,46 @@ class PluginName(Check):
 # A hub id is "name" or "owner/name" (letters, digits, '-', '_', '.'), never starting with '.' or '/'.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 
+# What `from_pretrained` reads from a local model directory. Weights may be sharded (an index and its
+# shards); a tokenizer is any of the files transformers builds one from (a byte-level one needs only its
+# config).
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer.model",
+    "vocab.json",
+    "vocab.txt",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tokenizer_config.json",
+)
+
+
+def model_directory_problem(directory: Path) -> str | None:
+    """Why an existing directory is not a Hugging Face model directory (config, weights, tokenizer), or None.
+
+    Only file names are looked at (no torch, no parsing of weights), so recipes validate in a blink; a
+    directory that passes and still cannot load fails at load time with transformers' reason.
+    """
+    if not (directory / "config.json").is_file():
+        return "no config.json"
+    names = {p.name for p in directory.iterdir() if p.is_file()}
+    if not names.intersection(WEIGHT_FILES) and not any(n.endswith(".safetensors") for n in names):
+        return "no weights (model.safetensors or pytorch_model.bin)"
+    if not names.intersection(TOKENIZER_FILES):
+        return "no tokenizer (tokenizer.json, tokenizer.model or vocab.json)"
+    return None
+
 
 @dataclass(frozen=True)
 class ModelRef(Check):
-    """A local Hugging Face directory, or a hub id. A path that looks local must exist.
+    """A local Hugging Face model directory, or a hub id. A path that looks local must exist and hold a
+    model (config.json, weights and a tokenizer); hub ids are checked when the model loads.
 
     "models/tiny" is ambiguous; it counts as local when `models/` exists here, as a hub id otherwise
     (the same reading `from_pretrained` makes).
@@ -125,6 +161,8 @@ class ModelRef(Check):
     what: str = "model directory"
     allow_file: bool = False
     local_suffixes: tuple[str, ...] = ()  # a name ending so is a local file, never a hub id
+    model_files: bool = True  # an existing directory must hold a model (False: any data directory)
+    run_directory: bool = False  # also a training run's output directory, standing for its `final/`
 
     def description(self) -> str:
         return f"a {self.what} or a hub id"
@@ -133,11 +171,13 @@ class ModelRef(Check):
         if not value:
             raise FieldError(key, f"expected a {self.what} or a hub id, got ''")
         path = context.base_dir / Path(value).expanduser()
-        if _is_produced(path):
+        if _is_produced(path) or (self.run_directory and _is_produced(path / "final")):
             return
         if path.exists():
             if path.is_file() and not self.allow_file:
                 raise FieldError(key, f"expected a {self.what}, got the file '{value}'")
+            if path.is_dir() and self.model_files:
+                self._check_model_files(path, value, key)
             return
         looks_local = (
             not _HUB_ID.match(value)
@@ -147,12 +187,24 @@ class ModelRef(Check):
         if looks_local:
             raise FieldError(key, f"no such {self.what} '{value}' (nor a hub id)")
 
+    def _check_model_files(self, path: Path, value: str, key: str) -> None:
+        problem = model_directory_problem(path)
+        if problem is None:
+            return
+        if self.run_directory and (path / "final").is_dir():
+            if model_directory_problem(path / "final") is None:
+                return
+            value, problem = f"{value}/final", model_directory_problem(path / "final")
+        expected = "config.json, weights and a tokenizer"
+        raise FieldError(key, f"expected a {self.what} ({expected}); '{value}' has {problem}")
+
 
 def DatasetRef() -> ModelRef:  # noqa: N802 - reads like the other markers
     """A local data file or directory, or a hub dataset id."""
     return ModelRef(
         what="data file or directory",
         allow_file=True,
+        model_files=False,
         local_suffixes=(".json", ".jsonl", ".csv", ".parquet", ".txt", ".arrow"),
     )
 
@@ -334,8 +386,11 @@ __all__ = [
     "FieldError",
     "ModelRef",
     "PluginName",
+    "TOKENIZER_FILES",
+    "WEIGHT_FILES",
     "Range",
     "convert",
     "describe",
+    "model_directory_problem",
     "to_plain",
 ]

@@ -69,9 +69,11 @@ def train(
         return
     final = summary["final"]
     shown = [f"{k} {v:.4g}" for k, v in final.items() if isinstance(v, float) and k in ("loss", "accuracy")]
-    held_out = summary.get("eval")
+    held_out = summary.get("eval")  # data.eval_fraction (or a task's eval pairs): the held-out metrics
     if held_out:
-        shown.append(f"held-out accuracy {held_out['accuracy']:.4g}, log-loss {held_out['log_loss']:.4g}")
+        labels = {"accuracy": "accuracy", "log_loss": "log-loss", "loss": "loss"}
+        parts = [f"{label} {held_out[key]:.4g}" for key, label in labels.items() if key in held_out]
+        shown.append("held-out " + ", ".join(parts))
     what = "judge" if isinstance(parsed, JudgeRecipe) else "model"
     click.echo(
         f"{parsed.name}: {summary['steps']} steps, {', '.join(shown)}; {what} in {output_dir(parsed) / 'final'}"

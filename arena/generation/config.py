@@ -35,3 +35,9 @@ class VLLMBackendConfig:
     # CPU threads for the engine (torch.set_num_threads); None leaves torch's setting alone.
     threads: Annotated[int, Range(1)] | None = None
     trust_remote_code: bool = False
+
+    def check(self) -> tuple[str, str] | None:
+        # The KV cache is sized either way, not both: kv_cache_gb wins, which would leave the other unused.
+        if self.kv_cache_gb is not None and self.gpu_memory_utilization != 0.9:
+            return "gpu_memory_utilization", "expected kv_cache_gb or gpu_memory_utilization, not both"
+        return None

@@ -23,10 +23,13 @@ from arena.training.algorithm import TrainContext
 from arena.training.data import (
     COMPLETION_COLUMNS,
     PAIR_COLUMNS,
+    PAIR_OPTIONAL,
+    PairExample,
     Tokenized,
     collate_completions,
     collate_pairs,
     load_rows,
+    split_by_prompt,
     tokenize_completions,
     tokenize_pairs,
 )
@@ -37,6 +40,8 @@ class ExampleSource:
     examples: list[Any]
     collate_indices: Callable[[Sequence[int]], Any]  # indices into `examples` -> a batch on the device
     truncated: int = 0  # examples that were cut to fit training.max_length
+    prompts: int = 0  # distinct prompts among the examples
+    held_out: ExampleSource | None = None  # data.eval_fraction's examples: evaluated on, never trained on
     _permutations: dict[tuple[int, int], list[int]] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -98,14 +103,23 @@ class PolicyCollator:
 
 
 def load_examples(algorithm: Any, context: TrainContext) -> ExampleSource:
-    """A policy algorithm's examples: `data` (through `datasets`) or the task's rows, tokenised."""
-    recipe, policy = context.recipe, context.policy
+    """A policy algorithm's examples: `data` (through `datasets`) or the task's rows, tokenised.
+
+    With `data.eval_fraction`, every row of a seeded share of the prompts is held out (`held_out`): never
+    trained on, evaluated on after the last step.
+    """
+    recipe = context.recipe
     kind = algorithm.data
     if kind == "prompts":
         return _prompt_examples(context)
     columns = PAIR_COLUMNS if kind == "pairs" else COMPLETION_COLUMNS
+    held_out_rows: list[dict[str, Any]] = []
     if recipe.data is not None:
-        rows = load_rows(recipe.data, columns, context.recipe_file)
+        optional = PAIR_OPTIONAL if kind == "pairs" else ()
+        rows = load_rows(recipe.data, columns, context.recipe_file, optional=optional)
+        rows, held_out_rows = split_by_prompt(
+            rows, recipe.data.eval_fraction, recipe.training.seed, context.recipe_file
+        )
         add_eos = True
     elif context.task is not None and hasattr(context.task, f"{kind}_rows"):
         rows = getattr(context.task, f"{kind}_rows")()
@@ -117,7 +131,16 @@ def load_examples(algorithm: Any, context: TrainContext) -> ExampleSource:
             "data",
             f"missing required key ({recipe.algorithm} trains on {kind}; {task_name} provides none)",
         )
-    max_length = recipe.training.max_length
+    source = _tokenized_source(kind, rows, add_eos, context)
+    if held_out_rows:
+        source.held_out = _tokenized_source(kind, held_out_rows, add_eos, context)
+    return source
+
+
+def _tokenized_source(
+    kind: str, rows: list[dict[str, Any]], add_eos: bool, context: TrainContext
+) -> ExampleSource:
+    policy, max_length = context.policy, context.recipe.training.max_length
     tokenized: Tokenized = (
         tokenize_pairs(rows, policy, max_length, add_eos)
         if kind == "pairs"
@@ -128,14 +151,23 @@ def load_examples(algorithm: Any, context: TrainContext) -> ExampleSource:
     collator = PolicyCollator(
         kind, tokenized.examples, policy.tokenizer.pad_token_id, context.device, reference
     )
-    return ExampleSource(tokenized.examples, collator, tokenized.truncated)
+    prompts = len({row["prompt"] for row in rows})
+    return ExampleSource(tokenized.examples, collator, tokenized.truncated, prompts=prompts)
 
 
 def _prompt_examples(context: TrainContext) -> ExampleSource:
-    """Online algorithms train on prompts: the `prompt` column of `data`, or the task's training prompts."""
+    """Online algorithms train on prompts: the `prompt` column of `data`, or the task's training prompts.
+    With `data.eval_fraction` a seeded share of the data's prompts is held out (the algorithm evaluates on
+    them instead of the task's eval prompts)."""
     recipe = context.recipe
+    held_out: list[str] = []
     if recipe.data is not None:
-        prompts = [str(row["prompt"]) for row in load_rows(recipe.data, ["prompt"], context.recipe_file)]
+        rows = load_rows(recipe.data, ["prompt"], context.recipe_file)
+        rows, held_out_rows = split_by_prompt(
+            rows, recipe.data.eval_fraction, recipe.training.seed, context.recipe_file
+        )
+        prompts = [str(row["prompt"]) for row in rows]
+        held_out = list(dict.fromkeys(str(row["prompt"]) for row in held_out_rows))
     elif context.task is not None:
         prompts = [str(p) for p in context.task.prompts("train")]
     else:
@@ -148,7 +180,30 @@ def _prompt_examples(context: TrainContext) -> ExampleSource:
     def collate(indices: Sequence[int]) -> list[str]:
         return [prompts[i] for i in indices]
 
-    return ExampleSource(prompts, collate)
+    source = ExampleSource(prompts, collate, prompts=len(set(prompts)))
+    if held_out:
+        source.held_out = ExampleSource(
+            held_out, lambda indices: [held_out[i] for i in indices], prompts=len(held_out)
+        )
+    return source
+
+
+@torch.no_grad()
+def held_out_metrics(algorithm: Any, held_out: ExampleSource, batch_size: int) -> dict[str, Any]:
+    """The algorithm's loss and logged metrics on the held-out examples, as means over examples (the
+    reduction the training log uses), in batches of `batch_size`."""
+    totals: dict[str, float] = {}
+    count = len(held_out)
+    for start in range(0, count, batch_size):
+        output = algorithm.loss(held_out.collate(range(start, min(start + batch_size, count))))
+        for name, values in {"loss": output.losses, **output.metrics}.items():
+            totals[name] = totals.get(name, 0.0) + float(values.detach().float().sum())
+    what = "pairs" if held_out.examples and isinstance(held_out.examples[0], PairExample) else "completions"
+    return {
+        what: count,
+        "prompts": held_out.prompts,
+        **{name: total / count for name, total in totals.items()},
+    }
 
 
 def warn_truncated(truncated: int, rows: int, max_length: int) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ import torch
 from arena.errors import RecipeError
 from arena.recipes import JudgeRecipe
 from arena.training.algorithm import StepOutput
-from arena.training.data import PAIR_COLUMNS, load_rows
+from arena.training.data import PAIR_COLUMNS, PAIR_OPTIONAL, load_rows, split_by_prompt
 from arena.training.examples import ExampleSource
 
 Rows = list[dict[str, Any]]
@@ -49,7 +48,11 @@ class JudgeTrainContext:
         """(training rows, held-out rows); see the module docstring."""
         recipe = self.recipe
         if recipe.data is not None:
-            rows = _checked(load_rows(recipe.data, PAIR_COLUMNS, self.recipe_file), self.recipe_file, "data")
+            rows = _checked(
+                load_rows(recipe.data, PAIR_COLUMNS, self.recipe_file, optional=PAIR_OPTIONAL),
+                self.recipe_file,
+                "data",
+            )
             return split_by_prompt(rows, recipe.data.eval_fraction, recipe.training.seed, self.recipe_file)
         task = self.task
         if task is None or not hasattr(task, "pairs_rows"):
@@ -64,22 +67,6 @@ class JudgeTrainContext:
         if "split" in inspect.signature(task.pairs_rows).parameters:
             held_out = _checked(task.pairs_rows(split="eval"), self.recipe_file, "task")
         return train, held_out
-
-
-def split_by_prompt(rows: Rows, fraction: float, seed: int, recipe_file: str) -> tuple[Rows, Rows]:
-    """Hold out every row of a seeded `fraction` of the distinct prompts (at least one prompt when > 0)."""
-    if fraction <= 0:
-        return rows, []
-    prompts = list(dict.fromkeys(row["prompt"] for row in rows))
-    if len(prompts) < 2:
-        raise RecipeError(
-            recipe_file,
-            "data.eval_fraction",
-            f"expected data with at least 2 distinct prompts to hold some out, got {len(prompts)}",
-        )
-    count = min(len(prompts) - 1, max(1, round(fraction * len(prompts))))
-    held_out = set(random.Random(seed).sample(prompts, count))
-    return [r for r in rows if r["prompt"] not in held_out], [r for r in rows if r["prompt"] in held_out]
 
 
 def preference_metrics(probabilities: Sequence[float], labels: Sequence[float]) -> dict[str, float]:

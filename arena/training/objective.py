@@ -24,7 +24,8 @@ from arena.judging import trainable
 from arena.policy import Policy, load_policy
 from arena.recipes import JudgeRecipe, TrainRecipe
 from arena.training.algorithm import StepOutput, TrainContext
-from arena.training.examples import ExampleSource, load_examples
+from arena.training.examples import ExampleSource, held_out_metrics, load_examples
+from arena.training.recipe_use import check_recipe_use
 
 
 class Objective(Protocol):
@@ -59,6 +60,7 @@ class PolicyObjective:
     algorithm: Any
     policy: Policy
     task: Any | None
+    eval_batch_size: int = 8  # examples per forward pass on the held-out examples (data.eval_fraction)
 
     def loss(self, batch: Any) -> StepOutput:
         return self.algorithm.loss(batch)
@@ -75,8 +77,12 @@ class PolicyObjective:
         return {}
 
     def evaluate(self) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        held_out = self.examples.held_out
+        if held_out is not None and self.algorithm.data != "prompts":  # online ones evaluate their own way
+            result["eval"] = held_out_metrics(self.algorithm, held_out, self.eval_batch_size)
         evaluate = getattr(self.algorithm, "evaluate", None)  # e.g. online algorithms: P(policy > reference)
-        return evaluate() if callable(evaluate) else {}
+        return {**result, **(evaluate() if callable(evaluate) else {})}
 
     def save(self, directory: Path) -> None:
         detach = getattr(self.algorithm, "detach_training_modules", None)  # e.g. PPO's value head
@@ -111,6 +117,7 @@ def _policy_objective(
 ) -> PolicyObjective:
     algorithm = plugins.algorithms.get(recipe.algorithm).build(recipe.args)
     task = plugins.tasks.get(recipe.task.name).build(recipe.task.args) if recipe.task else None
+    check_recipe_use(recipe, algorithm, task, recipe_file)  # before any model loads
     policy = load_policy(recipe.policy, dtype=torch.float32, device=device)
     if task is not None and hasattr(task, "prepare_policy"):
         task.prepare_policy(policy)  # e.g. a game sets the policy's action distribution to its reference
@@ -123,8 +130,23 @@ def _policy_objective(
     context = TrainContext(policy, reference, task, device, out_dir, recipe, recipe_file, plugins)
     algorithm.setup(context)
     examples = load_examples(algorithm, context)
+    if examples.held_out is not None and algorithm.data == "prompts":
+        if not hasattr(algorithm, "eval_prompts"):
+            raise RecipeError(
+                recipe_file,
+                "data.eval_fraction",
+                f"expected 0: {recipe.algorithm} has no evaluation on held-out prompts (no eval_prompts)",
+            )
+        algorithm.eval_prompts = list(examples.held_out.examples)  # instead of the task's eval prompts
     return PolicyObjective(
-        recipe.algorithm, policy.model, examples, {"algorithm": recipe.algorithm}, algorithm, policy, task
+        recipe.algorithm,
+        policy.model,
+        examples,
+        {"algorithm": recipe.algorithm},
+        algorithm,
+        policy,
+        task,
+        eval_batch_size=recipe.training.batch_size,
     )
 
 

@@ -18,7 +18,14 @@ from typing import Any, ClassVar
 import torch
 
 from arena.errors import ArenaError
-from arena.policy import encode_prompts, load_tokenizer, resolve_device, resolve_dtype, save_policy
+from arena.policy import (
+    encode_prompts,
+    load_error,
+    load_tokenizer,
+    resolve_device,
+    resolve_dtype,
+    save_policy,
+)
 from arena.training.algorithm import StepOutput
 from arena.training.examples import ExampleSource, to_device, warn_truncated
 from arena.training.judges import JudgeObjective, JudgeTrainContext
@@ -53,8 +60,7 @@ def load_classifier(
             source, num_labels=1, dtype=resolve_dtype(dtype, target), trust_remote_code=trust_remote_code
         )
     except (OSError, ValueError) as exc:
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        raise ArenaError(f"cannot load '{source}' as a {judge}: {lines[0] if lines else exc}") from exc
+        raise ArenaError(load_error(f"'{source}' as a {judge}", source, exc)) from exc
     finally:
         logging.set_verbosity(verbosity)
         if bars:

@@ -84,7 +84,8 @@ class MovesArgs:
     sft_rows: Annotated[int, AtLeastOne] = 2000  # completions_rows(): the reference's SFT data
     pairs: Annotated[int, AtLeastOne] = 2000  # pairs_rows(): oracle-labelled pairs on train prompts
     eval_pairs: Annotated[int, AtLeastOne] = 400  # pairs_rows(split="eval"): on eval prompts
-    tau: Annotated[float, Positive] = 0.1  # exploitability's tau when the algorithm has none (e.g. SFT)
+    # The tau of the task's exploitability: in reports, and in training diagnostics beside the algorithm's.
+    tau: Annotated[float, Positive] = 0.1
     diagnostic_samples: Annotated[int, AtLeastOne] = 64  # responses sampled per diagnostics() call
     max_new_tokens: Annotated[int, AtLeastOne] = 24
 

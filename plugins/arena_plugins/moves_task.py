@@ -146,13 +146,18 @@ class MovesTask:
 
     def diagnostics(self, policy: Any, tau: float | None) -> dict[str, Any]:
         """For the Trainer's metrics.jsonl: move_probs (MOVES order, among well-formed samples), malformed
-        share and exploitability at tau (the algorithm's KL coefficient, else `args.tau`)."""
+        share and exploitability at tau (the algorithm's KL coefficient, else `args.tau`); when the two
+        differ, also `exploitability_task_tau` at `args.tau` (the task's own tau is never ignored)."""
         report = self.report(self.sample(policy), tau)
-        return {
+        result = {
             "move_probs": report.move_probs,
             "malformed": report.malformed,
             "exploitability": report.exploitability,
         }
+        if tau is not None and tau != self.tau:
+            probs = report.move_probs
+            result["exploitability_task_tau"] = self.exploitability(probs) if probs is not None else None
+        return result
 
     # -- helpers ----------------------------------------------------------------------------------------
 

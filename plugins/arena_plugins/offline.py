@@ -29,6 +29,14 @@ class DPOArgs:
     # RPO: + rpo_alpha x the chosen completion's per-token NLL (TRL's `rpo_alpha`; 0: plain DPO).
     rpo_alpha: Annotated[float, Range(0)] = 0.0
 
+    def check(self) -> tuple[str, str] | None:
+        if self.loss == "hinge" and self.label_smoothing:  # SLiC's hinge has no noise model to smooth
+            return (
+                "label_smoothing",
+                "expected loss 'sigmoid' or 'robust' beside it (the hinge loss takes none)",
+            )
+        return None
+
 
 @dataclass
 class IPOArgs:

@@ -28,6 +28,11 @@ class NashMDArgs:
     opponent: Literal["mixture", "ema"] = "mixture"  # ema: the mixture of an EMA of past policies (Nash-EMA)
     ema_decay: Annotated[float, Range(0, 1)] = 0.99
 
+    def check(self) -> tuple[str, str] | None:
+        if self.opponent != "ema" and self.ema_decay != 0.99:  # the mixture opponent keeps no average
+            return "ema_decay", "expected opponent 'ema' beside it (the mixture opponent has no EMA)"
+        return None
+
 
 @dataclass
 class OnlineIPOArgs:

@@ -36,6 +36,8 @@ def test_listing_plugins_imports_neither_torch_nor_vllm() -> None:
 def tournament(tmp_path: Path, backend: dict) -> dict:
     for name in ("a", "b"):
         (tmp_path / name).mkdir(exist_ok=True)
+        for file in ("config.json", "model.safetensors", "tokenizer.json"):  # what validation looks for
+            (tmp_path / name / file).write_text("{}")
     return {
         "kind": "tournament",
         "name": "t",

@@ -47,11 +47,22 @@ data: {path: prompts.jsonl, limit: 10}
 """
 
 
+MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json")
+
+
+def fake_model(directory: Path, files: tuple[str, ...] = MODEL_FILES) -> Path:
+    """The files validation looks for in a model directory (it reads their names, never their contents)."""
+    directory.mkdir(parents=True)
+    for name in files:
+        (directory / name).write_text("{}")
+    return directory
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    (tmp_path / "models" / "tiny").mkdir(parents=True)
-    (tmp_path / "models" / "tiny" / "config.json").write_text("{}")
+    fake_model(tmp_path / "models" / "tiny")
     (tmp_path / "prompts.jsonl").write_text('{"prompt": "Pick one:"}\n')
+    (tmp_path / "prompts.txt").write_text("Pick one:\n")
     return tmp_path
 
 
@@ -213,6 +224,59 @@ MALFORMED: list[tuple[str, str, str, str, str]] = [
         "data: missing required key (a judge recipe needs `data` or a `task` that provides it)",
     ),
     ("data-limit", JUDGE, "limit: 10", "limit: 1.5", "data.limit: expected an integer, got 1.5"),
+    # Keys that a run would have ignored (issue 14): refused where the recipe says so.
+    (
+        "train-backend",
+        TRAIN,
+        "task: dice",
+        "task: dice\nbackend: echo-fixture",
+        "backend: expected no backend on a train recipe: online algorithms sample with Arena's own "
+        "KV-cached sampler (set it with `generation:`); vLLM rollouts are not supported yet",
+    ),
+    (
+        "train-generation-seed",
+        TRAIN,
+        "task: dice",
+        "task: dice\ngeneration: {seed: 3}",
+        "generation.seed: expected no seed on a train recipe: rollouts are seeded from training.seed, step by "
+        "step, so that a resumed run samples what an uninterrupted one would",
+    ),
+    (
+        "greedy-top-k",
+        TOURNAMENT,
+        "backend: echo-fixture",
+        "backend: echo-fixture\ngeneration: {temperature: 0, top_k: 5}",
+        "generation.top_k: expected no top_k with temperature 0 (greedy decoding takes the most likely token)",
+    ),
+    (
+        "keep-checkpoints-alone",
+        TRAIN,
+        "steps: 10",
+        "steps: 10\n  keep_checkpoints: 5",
+        "training.keep_checkpoints: expected save_every > 0 beside it (without it only the final checkpoint "
+        "is written)",
+    ),
+    (
+        "prompts-and-task",
+        TOURNAMENT,
+        "prompts: prompts.jsonl",
+        "prompts: prompts.jsonl\ntask: dice",
+        "task: expected `prompts` or a `task` that provides them, not both",
+    ),
+    (
+        "txt-prompts-column",
+        TOURNAMENT,
+        "prompts: prompts.jsonl",
+        "prompts: {path: prompts.txt, column: text}",
+        "prompts.column: expected no column for a .txt file (it holds one prompt per line)",
+    ),
+    (
+        "judge-data-and-task",
+        JUDGE,
+        "backbone: models/tiny",
+        "backbone: models/tiny\ntask: dice",
+        "task: expected `data` or a `task` that provides the pairs, not both",
+    ),
     ("top-level-list", "- kind: train\n", "", "", "expected a mapping of keys to values at the top level"),
     ("invalid-yaml", TRAIN, "args:\n  beta: 0.2", "args:\n  beta: [0.2", None),  # type: ignore[list-item]
 ]
@@ -373,3 +437,42 @@ def test_resolved_recipe_is_saved_atomically_and_reloads_identically(
     assert to_plain(reloaded) == to_plain(recipe)
     assert yaml.safe_load(saved.read_text())["training"]["steps"] == 3
     assert yaml.safe_load(saved.read_text())["args"] == {"beta": 0.2, "loss": "sigmoid"}
+
+
+@pytest.mark.parametrize(
+    ("files", "problem"),
+    [
+        (("model.safetensors", "tokenizer.json"), "no config.json"),
+        (("config.json", "tokenizer.json"), "no weights (model.safetensors or pytorch_model.bin)"),
+        (
+            ("config.json", "model.safetensors"),
+            "no tokenizer (tokenizer.json, tokenizer.model or vocab.json)",
+        ),
+    ],
+)
+def test_a_folder_that_is_not_a_model_fails_validation(
+    workdir: Path, env: dict[str, str], files: tuple[str, ...], problem: str
+) -> None:
+    """Before, any existing folder passed and the run failed with transformers' first line (issue 14)."""
+    fake_model(workdir / "models" / "half", files)
+    (workdir / "train.yaml").write_text(TRAIN.replace("policy: models/tiny", "policy: models/half"))
+    result = run_arena(["recipes", "validate", "train.yaml"], cwd=workdir, env=env)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "train.yaml: policy: expected a model directory (config.json, weights and a tokenizer); "
+        f"'models/half' has {problem}\n"
+    )
+
+
+def test_an_entrant_may_be_a_run_directory_whose_final_is_a_model(workdir: Path, env: dict[str, str]) -> None:
+    fake_model(workdir / "runs" / "good" / "final")
+    fake_model(workdir / "runs" / "bad" / "final", ("config.json", "tokenizer.json"))
+    text = TOURNAMENT.replace("{name: second, model: models/tiny}", "{name: second, model: runs/good}")
+    (workdir / "good.yaml").write_text(text)
+    (workdir / "bad.yaml").write_text(text.replace("runs/good", "runs/bad"))
+    result = run_arena(["recipes", "validate", "good.yaml", "bad.yaml"], cwd=workdir, env=env)
+    assert result.stdout == "good.yaml: ok (tournament recipe 'cup')\n"
+    assert result.stderr == (
+        "bad.yaml: entrants.1.model: expected a model directory (config.json, weights and a tokenizer); "
+        "'runs/bad/final' has no weights (model.safetensors or pytorch_model.bin)\n"
+    )

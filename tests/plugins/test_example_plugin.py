@@ -72,6 +72,8 @@ def test_example_judge_and_task_work_through_a_recipe(
     installed_example: dict[str, str], tmp_path: Path
 ) -> None:
     (tmp_path / "m").mkdir()
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):  # what validation looks for
+        (tmp_path / "m" / name).write_text("{}")
     (tmp_path / "cup.yaml").write_text(
         "kind: tournament\nname: cup\n"
         "entrants: [{name: a, model: m}, {name: b, model: m}]\n"

@@ -1,0 +1,60 @@
+"""Keys of a train recipe that only some algorithms read: refused, with one line, where the run would
+ignore them.
+
+The schema checks each key on its own; whether a key is used depends on the algorithm (an offline one
+asks no judge and samples nothing) and on the task (a game's one-token actions are sampled exactly).
+These checks run when `arena train` has built the algorithm and the task, before any model loads or
+anything is written. A key left at its default changes nothing, so only keys set to something else are
+refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arena.errors import RecipeError
+from arena.recipes import GenerationSettings, TrainingSettings, TrainRecipe
+
+
+def check_recipe_use(recipe: TrainRecipe, algorithm: Any, task: Any | None, recipe_file: str) -> None:
+    """Raise RecipeError for a key that `algorithm` (with `task`) would ignore."""
+    name, kind = recipe.algorithm, algorithm.data
+    online = kind == "prompts"
+    game = task is not None and hasattr(task, "game")  # online algorithms roll out its actions exactly
+
+    def refuse(key: str, why: str) -> None:
+        raise RecipeError(recipe_file, key, why)
+
+    if recipe.reference is not None and not algorithm.needs_reference:
+        refuse("reference", f"expected no reference: {name} trains without a reference policy")
+    if recipe.judge is not None and not online:
+        refuse(
+            "judge", f"expected no judge: {name} trains on fixed {kind} and asks none (online algorithms do)"
+        )
+    if recipe.generation != GenerationSettings():
+        if not online:
+            refuse(
+                "generation", f"expected no generation settings: {name} samples nothing (it trains on {kind})"
+            )
+        if game:
+            refuse(
+                "generation",
+                f"expected no generation settings with task '{recipe.task.name if recipe.task else ''}': "
+                "a game's one-token actions are sampled exactly from the policy's distribution",
+            )
+    if online and recipe.training.max_length != TrainingSettings.max_length:
+        refuse(
+            "training.max_length",
+            f"expected no max_length: {name} cuts nothing (generation.max_new_tokens bounds its responses)",
+        )
+    if online and game and recipe.data is not None:
+        refuse("data", "expected no data with a game task: online algorithms play the game's own prompt")
+    if (
+        recipe.data is not None
+        and task is not None
+        and not online
+        and not any(hasattr(task, hook) for hook in ("prepare_policy", "diagnostics"))
+    ):
+        refuse(
+            "task", f"expected no task beside `data`: {name} trains on `data`, and the task adds nothing else"
+        )
