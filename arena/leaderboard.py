@@ -12,6 +12,7 @@ import html
 import io
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,52 +20,87 @@ from typing import Any
 import numpy as np
 
 from arena.io import atomic_write_bytes, atomic_write_text
-from arena.ratings.table import COLUMNS, Leaderboard, leaderboard_json
+from arena.ratings.table import Leaderboard, leaderboard_json
 
 FILES = ("leaderboard.json", "leaderboard.md", "leaderboard.csv", "winrates.csv", "heatmap.png", "index.html")
-HEADINGS = {
-    "rank": "rank",
-    "model": "model",
-    "nash_rating": "Nash rating",
-    "nash_weight": "Nash weight",
-    "elo": "Elo",
-    "elo_ci_low": "Elo 95% CI",
-    "elo_rank_ci": "rank by CI",
-    "win_rate": "win rate",
-    "opponents": "opponents",
-    "matches": "matches",
-}
+TIE_LABELS = {(True, True): "Nash, Elo", (True, False): "Nash", (False, True): "Elo", (False, False): ""}
+
+
+def _fixed(value: float, digits: int) -> str:
+    return "-" if not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _interval(row: dict[str, Any], name: str, digits: int) -> str:
+    return _bounds(row[f"{name}_ci_low"], row[f"{name}_ci_high"], digits)
+
+
+def _bounds(low: float, high: float, digits: int) -> str:
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "-"
+    return f"[{_fixed(low, digits)}, {_fixed(high, digits)}]"
+
+
+def _with_interval(row: dict[str, Any], name: str, digits: int) -> str:
+    """`value [low, high]`, or the value alone without an interval."""
+    interval = _interval(row, name, digits)
+    value = _fixed(row[name], digits)
+    return value if interval == "-" else f"{value} {interval}"
+
+
+def _cells(board: Leaderboard) -> list[tuple[str, Callable[[dict[str, Any]], str]]]:
+    cells: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+        ("rank", lambda r: str(r["rank"])),
+        ("model", lambda r: r["model"]),
+        ("Nash rating [95% CI]", lambda r: _with_interval(r, "nash_rating", 4)),
+        ("Nash weight [95% CI]", lambda r: _with_interval(r, "nash_weight", 4)),
+        ("in support", lambda r: _fixed(r["nash_support_share"], 3)),
+    ]
+    if board.nash_temperature is not None:
+        cells += [
+            ("QRE rating [95% CI]", lambda r: _with_interval(r, "qre_rating", 4)),
+            ("QRE weight [95% CI]", lambda r: _with_interval(r, "qre_weight", 4)),
+        ]
+    cells += [
+        ("Elo [95% CI]", lambda r: _with_interval(r, "elo", 1)),
+        ("rank by CI", lambda r: str(r["elo_rank_ci"])),
+        ("tied for top", lambda r: TIE_LABELS[(r["tied_for_top"], r["elo_tied_for_top"])]),
+        ("win rate", lambda r: _fixed(r["win_rate"], 3)),
+        ("opponents", lambda r: str(r["opponents"])),
+        ("matches", lambda r: str(r["matches"])),
+    ]
+    return cells
 
 
 def formatted_rows(board: Leaderboard) -> tuple[list[str], list[list[str]]]:
-    """The table as people read it (terminal, markdown, html): rounded, the interval in one column."""
+    """The table as people read it (terminal, markdown, html): rounded, each value with its interval."""
+    cells = _cells(board)
+    return [heading for heading, _ in cells], [[write(row) for _, write in cells] for row in board.rows]
 
-    def fixed(value: float, digits: int) -> str:
-        return "-" if not math.isfinite(value) else f"{value:.{digits}f}"
 
-    headings = [HEADINGS[c] for c in COLUMNS if c != "elo_ci_high"]
+# Boards up to this many models also list every pair's test in leaderboard.md and index.html.
+PAIR_TABLE_MODELS = 20
+
+
+def formatted_pairs(board: Leaderboard) -> tuple[list[str], list[list[str]]]:
+    """Each pair of different models once, from the side of the one ranked higher, in table order."""
+    headings = ["model", "opponent", "win rate", "95% CI", "p-value", "units", "matches"]
+    rank = {model: i for i, model in enumerate(board.models)}
     rows = []
-    for row in board.rows:
-        interval = (
-            f"[{fixed(row['elo_ci_low'], 1)}, {fixed(row['elo_ci_high'], 1)}]"
-            if math.isfinite(row["elo_ci_low"])
-            else "-"
-        )
-        rows.append(
-            [
-                str(row["rank"]),
-                row["model"],
-                fixed(row["nash_rating"], 4),
-                fixed(row["nash_weight"], 4),
-                fixed(row["elo"], 1),
-                interval,
-                str(row["elo_rank_ci"]),
-                fixed(row["win_rate"], 3),
-                str(row["opponents"]),
-                str(row["matches"]),
-            ]
-        )
-    return headings, rows
+    for record in board.pairs.to_dict(orient="records"):
+        model, opponent = record["model"], record["opponent"]
+        if model == opponent or rank[model] > rank[opponent]:
+            continue
+        interval = _bounds(record["win_rate_ci_low"], record["win_rate_ci_high"], 3)
+        cells = [model, opponent, _fixed(record["win_rate"], 3), interval, _p_value(record["p_value"]),
+                 str(record["units"]), str(record["n"])]  # fmt: skip
+        rows.append(((rank[model], rank[opponent]), cells))
+    return headings, [cells for _, cells in sorted(rows, key=lambda item: item[0])]
+
+
+def _p_value(value: float) -> str:
+    if not math.isfinite(value):
+        return "-"
+    return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
 
 
 def render_json(board: Leaderboard) -> str:
@@ -89,10 +125,10 @@ def _indented(value: Any, depth: int) -> str:
 def render_csv(board: Leaderboard) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(board.columns)
     for row in board.rows:
         writer.writerow(
-            ["" if isinstance(row[c], float) and not math.isfinite(row[c]) else row[c] for c in COLUMNS]
+            ["" if isinstance(row[c], float) and not math.isfinite(row[c]) else row[c] for c in board.columns]
         )
     return buffer.getvalue()
 
@@ -111,27 +147,62 @@ def render_winrates_csv(board: Leaderboard) -> str:
 
 def _summary(board: Leaderboard) -> str:
     fit = board.fit
-    interval = (
-        f"95% bootstrap intervals, {fit.bootstrap} rounds resampled by {fit.resampled_by}, seed {board.seed}"
-        if fit.bootstrap
-        else "no bootstrap (--bootstrap 0)"
+    if fit.bootstrap:
+        intervals = (
+            f"Intervals: 95% bootstrap percentile intervals from {fit.bootstrap} rounds resampled by "
+            f"{fit.resampled_by}, seed {board.seed}; each round also gives a maximum-entropy Nash equilibrium "
+            f"(the Nash intervals), and 'in support' is the share of rounds in which the model is in its "
+            f"support. Tied for top: the model's interval overlaps the leader's (Nash: {_names(board.tied_for_top)}; "
+            f"Elo: {_names(board.elo_tied_for_top)})."
+        )
+    else:
+        intervals = (
+            "No bootstrap (--bootstrap 0): no intervals, and tied for top means an equal point value "
+            f"(Nash: {_names(board.tied_for_top)}; Elo: {_names(board.elo_tied_for_top)})."
+        )
+    qre = (
+        f" QRE: the quantal-response equilibrium p = softmax(A p / T) at temperature T = "
+        f"{board.nash_temperature:g}, which moves continuously with the win rates; QRE rating = (A p)_i."
+        if board.nash_temperature is not None
+        else ""
+    )
+    counters = (
+        " Judge: " + ", ".join(f"{key} {value:,}" for key, value in board.judge_counters.items()) + "."
+        if board.judge_counters
+        else ""
     )
     return (
         f"{len(board.models)} models, {board.n_matches:,} matches from {board.source}. Sorted by Nash rating "
         f"(the maximum-entropy Nash equilibrium of A = W - 1/2; 0 on the support), then Elo (Bradley-Terry, "
-        f"mean 1000, 400 points per factor of 10 in odds; {interval}). Win rate: mean over the opponents "
+        f"mean 1000, 400 points per factor of 10 in odds). {intervals}{qre} Win rate: mean over the opponents "
         f"played. {int(board.imputed.sum())} of {board.W.size - len(board.models)} win-rate cells were never "
         f"played and are imputed from the Bradley-Terry fit for the Nash game (hatched in the heatmap). "
-        f"Bradley-Terry NLL per match: {fit.nll_per_match:.4f}."
+        f"Bradley-Terry NLL per match: {fit.nll_per_match:.4f}.{counters}"
     )
 
 
-def render_markdown(board: Leaderboard) -> str:
-    headings, rows = formatted_rows(board)
-    lines = [f"# {board.name}", "", _summary(board), ""]
-    lines.append("| " + " | ".join(headings) + " |")
-    lines.append("|" + "|".join("---" if h == "model" else "---:" for h in headings) + "|")
+def _names(models: list[str]) -> str:
+    return ", ".join(models) if models else "none"
+
+
+PAIRS_NOTE = (
+    "Each pair once, from the higher-ranked model's side: its win rate, the 95% interval and two-sided "
+    "p-value of a t-test against 1/2 paired by prompt (units: the prompts, or matches without prompt ids, "
+    "the test is over; docs/ratings.md)."
+)
+
+
+def _markdown_table(headings: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(headings) + " |"]
+    lines.append("|" + "|".join("---" if h in ("model", "opponent") else "---:" for h in headings) + "|")
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return lines
+
+
+def render_markdown(board: Leaderboard) -> str:
+    lines = [f"# {board.name}", "", _summary(board), "", *_markdown_table(*formatted_rows(board))]
+    if len(board.models) <= PAIR_TABLE_MODELS:
+        lines += ["", "## Head to head", "", PAIRS_NOTE, "", *_markdown_table(*formatted_pairs(board))]
     return "\n".join(lines) + "\n"
 
 
@@ -262,11 +333,21 @@ def _cell_numbers(board: Leaderboard, font: float, dpi: float, axes: Any) -> Any
     )
 
 
-def render_html(board: Leaderboard, heatmap_png: bytes) -> str:
-    """One self-contained page: the table and the heatmap (embedded as a data URI)."""
-    headings, rows = formatted_rows(board)
+def _html_table(headings: list[str], rows: list[list[str]], css_class: str) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headings)
     body = "\n".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table class="{css_class}">\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>'
+
+
+def render_html(board: Leaderboard, heatmap_png: bytes) -> str:
+    """One self-contained page: the table, the pairs' tests (small boards) and the heatmap (a data URI)."""
+    table = _html_table(*formatted_rows(board), "models")
+    pairs = (
+        f"\n<h2>Head to head</h2>\n<p>{html.escape(PAIRS_NOTE)}</p>\n"
+        + _html_table(*formatted_pairs(board), "pairs")
+        if len(board.models) <= PAIR_TABLE_MODELS
+        else ""
+    )
     image = base64.b64encode(heatmap_png).decode("ascii")
     title = html.escape(board.name)
     return f"""<!doctype html>
@@ -278,19 +359,15 @@ def render_html(board: Leaderboard, heatmap_png: bytes) -> str:
 body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
 table {{ border-collapse: collapse; font-size: 0.9em; }}
 th, td {{ padding: 0.25em 0.7em; border-bottom: 1px solid #ddd; text-align: right; }}
-td:nth-child(2), th:nth-child(2) {{ text-align: left; }}
+table.models td:nth-child(2), table.models th:nth-child(2) {{ text-align: left; }}
+table.pairs td:nth-child(-n+2), table.pairs th:nth-child(-n+2) {{ text-align: left; }}
 img {{ max-width: 100%; margin-top: 1.5em; }}
 </style>
 </head>
 <body>
 <h1>{title}</h1>
 <p>{html.escape(_summary(board))}</p>
-<table>
-<thead><tr>{head}</tr></thead>
-<tbody>
-{body}
-</tbody>
-</table>
+{table}{pairs}
 <img alt="win-rate heatmap of {title}" src="data:image/png;base64,{image}">
 </body>
 </html>

@@ -222,6 +222,17 @@ class PromptSet:
 
 
 @dataclass
+class RatingSettings:
+    """How a tournament's leaderboard is rated (docs/ratings.md)."""
+
+    # Bootstrap rounds, resampled by prompt, for the Elo and Nash intervals (0: none).
+    bootstrap: Annotated[int, NonNegative] = 1000
+    seed: int = 0  # of the bootstrap
+    # Also show the quantal-response equilibrium p = softmax(A p / T) at this temperature (null: not shown).
+    nash_temperature: Annotated[float, Positive] | None = None
+
+
+@dataclass
 class TournamentRecipe:
     """A round-robin tournament between policies, judged in both orders, published as a leaderboard."""
 
@@ -237,7 +248,7 @@ class TournamentRecipe:
     executor: ExecutorRef | None = None  # default: local (this process; imports no Ray)
     leaderboard: str | None = None  # the leaderboard's name; default: the tournament's name
     publish_to: str | None = None  # default: leaderboards/<leaderboard>
-    bootstrap: Annotated[int, NonNegative] = 1000  # rounds for Elo confidence intervals, resampled by prompt
+    ratings: RatingSettings = field(default_factory=RatingSettings)
     # Prompts per generation call and judgments per judge call; each is committed to the store at once,
     # so a killed run loses at most one such block.
     commit_every: Annotated[int, Positive] = 64

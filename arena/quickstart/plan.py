@@ -54,7 +54,8 @@ REDUCED_TASK_ARGS: dict[str, Any] = {
 }
 REDUCED_STEPS = {"sft": 40, "reward-model": 20, "preference-model": 20}
 REDUCED_DEFAULT_STEPS = 6
-REDUCED_TOURNAMENT: dict[str, Any] = {"samples_per_prompt": 2, "bootstrap": 20}
+REDUCED_TOURNAMENT: dict[str, Any] = {"samples_per_prompt": 2}
+REDUCED_RATINGS: dict[str, Any] = {"bootstrap": 20}
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ def prepare_raw(stage: Stage, raw: Mapping[str, Any], options: QuickstartOptions
             data["training"] = training
         elif stage.kind == "tournament":
             data.update(REDUCED_TOURNAMENT)
+            data["ratings"] = {**(data.get("ratings") or {}), **REDUCED_RATINGS}
     return data
 
 

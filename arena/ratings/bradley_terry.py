@@ -12,7 +12,7 @@ keeps strengths finite when a model won or lost every match; on real data it mov
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +49,18 @@ class BradleyTerryFit:
         return 1.0 / (1.0 + np.exp(self.strength[None, :] - self.strength[:, None]))
 
 
+@dataclass(frozen=True)
+class BootstrapChunk:
+    """Consecutive bootstrap rounds as the Bradley-Terry bootstrap saw them, for statistics that must use
+    the same resampled data (the Nash bootstrap): per round, the pair totals and the fitted strengths."""
+
+    first: np.ndarray  # (pairs,) lower model index of each pair that played in the full data
+    second: np.ndarray  # (pairs,) higher model index
+    n: np.ndarray  # (rounds, pairs) matches per pair in each round (0: not drawn in that round)
+    points: np.ndarray  # (rounds, pairs) points of the pair's first model
+    strength: np.ndarray  # (rounds, models) natural-log strengths fitted to each round, mean 0
+
+
 def pair_totals(matches: Matches) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(first, second, n, points of first) per unordered pair of different models that played."""
     others = matches.a != matches.b
@@ -69,10 +81,14 @@ def pair_totals(matches: Matches) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
 
 
 def bradley_terry(
-    matches: Matches | pd.DataFrame | Iterable[Any], bootstrap: int = 1000, seed: int = 0
+    matches: Matches | pd.DataFrame | Iterable[Any],
+    bootstrap: int = 1000,
+    seed: int = 0,
+    each_chunk: Callable[[BootstrapChunk], None] | None = None,
 ) -> BradleyTerryFit:
     """Maximum-likelihood Bradley-Terry on the Elo scale, with `bootstrap` rounds of resampling (by prompt
-    when prompts are known, else by match) for 95% percentile intervals."""
+    when prompts are known, else by match) for 95% percentile intervals. `each_chunk`, when given, sees
+    every chunk of rounds (their pair totals and fitted strengths), in order."""
     matches = as_matches(matches)
     n_models = len(matches.models)
     first, second, n, points = pair_totals(matches)
@@ -86,7 +102,10 @@ def bradley_terry(
         chunks = []
         for rounds_n, rounds_points in resampled_pair_totals(matches, first, second, bootstrap, rng):
             start = np.broadcast_to(strength, (len(rounds_n), n_models))
-            chunks.append(fit_strengths(first, second, rounds_n, rounds_points, n_models, start))
+            fitted = fit_strengths(first, second, rounds_n, rounds_points, n_models, start)
+            chunks.append(fitted)
+            if each_chunk is not None:
+                each_chunk(BootstrapChunk(first, second, rounds_n, rounds_points, fitted))
         samples = ELO_MEAN + ELO_PER_NAT * np.vstack(chunks)
         tail = (1.0 - CONFIDENCE) / 2 * 100
         low, high = np.percentile(samples, [tail, 100 - tail], axis=0)

@@ -6,6 +6,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp, softmax
 
+# A fixed point whose residual max|pi - softmax(...)| is below this is solved (Newton reaches about 1e-16).
+CONVERGED = 1e-12
+# The smallest step along the path between two games before falling back to the homotopy in tau.
+MIN_PATH_STEP = 1.0 / 64
+
 
 def _check_game(P: np.ndarray, mu: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
     P = np.asarray(P, dtype=float)
@@ -21,20 +26,55 @@ def _check_game(P: np.ndarray, mu: np.ndarray, tau: float) -> tuple[np.ndarray, 
     return P, mu / mu.sum()
 
 
-def regularized_nash(P: np.ndarray, mu: np.ndarray, tau: float) -> np.ndarray:
+def regularized_nash(
+    P: np.ndarray,
+    mu: np.ndarray,
+    tau: float,
+    start: np.ndarray | None = None,
+    start_P: np.ndarray | None = None,
+) -> np.ndarray:
     """The unique pi with pi(y) proportional to mu(y) exp(P(y > pi) / tau), where P(y > pi) = (P pi)_y.
 
     Newton's method on pi - softmax(log mu + P pi / tau) = 0. Its Jacobian I - (D - t t^T) P / tau is
     never singular (the second term has imaginary eigenvalues: P - 1/2 is skew-symmetric), but from
     far away Newton can wander for small tau, so tau is lowered gradually from 10, each solve starting
     from the previous one (a homotopy).
+
+    `start`, the solution for the game `start_P` (default: P itself) with the same mu and tau, is
+    followed to P instead along the straight path between the two games: the solution moves smoothly
+    with the game, so Newton converges from one point of the path to the next, and a step that does not
+    converge is halved. The homotopy in tau runs only when that fails. A bootstrap round starts from the
+    point estimate this way.
     """
     P, mu = _check_game(P, mu, tau)
     log_mu = np.log(mu)
+    if start is not None:
+        origin = P if start_P is None else _check_game(start_P, mu, tau)[0]
+        pi = _continued(origin, P, log_mu, tau, np.asarray(start, dtype=float))
+        if pi is not None:
+            return pi
     pi = mu.copy()
     schedule = [float(t) for t in np.geomspace(10.0, tau, 24)] if tau < 10.0 else [float(tau)]
     for current_tau in schedule:
         pi = _newton_fixed_point(P, log_mu, current_tau, pi)
+    return pi
+
+
+def _continued(
+    origin: np.ndarray, P: np.ndarray, log_mu: np.ndarray, tau: float, pi: np.ndarray
+) -> np.ndarray | None:
+    """Follow the solution from the game `origin` (solved by pi) to P; None where steps get too small."""
+    done, step = 0.0, 1.0
+    while done < 1.0:
+        step = min(step, 1.0 - done)  # sums of powers of 1/2: the last step lands on 1.0 exactly
+        game = P if done + step == 1.0 else origin + (done + step) * (P - origin)
+        candidate = _newton_fixed_point(game, log_mu, tau, pi)
+        if np.max(np.abs(candidate - softmax(log_mu + game @ candidate / tau))) < CONVERGED:
+            pi, done, step = candidate, done + step, 2.0 * step
+        elif step > MIN_PATH_STEP:
+            step /= 2.0
+        else:
+            return None
     return pi
 
 
@@ -50,7 +90,8 @@ def _newton_fixed_point(P: np.ndarray, log_mu: np.ndarray, tau: float, pi: np.nd
         if norm < 1e-15:
             break
         target = softmax(log_mu + P @ pi / tau)
-        jacobian = identity - (np.diag(target) - np.outer(target, target)) @ P / tau
+        # (diag(t) - t t^T) P without forming the diagonal matrix: O(K^2), not a K^3 product.
+        jacobian = identity - (target[:, None] * P - np.outer(target, target @ P)) / tau
         step = np.linalg.solve(jacobian, -current)
         # Stay inside the simplex (the step keeps sum(pi) = 1) and accept only a smaller residual.
         scale = 1.0
@@ -80,3 +121,19 @@ def exploitability(P: np.ndarray, pi: np.ndarray, mu: np.ndarray, tau: float) ->
     played = pi > 0  # 0 log 0 = 0
     kl = float(np.sum(pi[played] * (np.log(pi[played]) - np.log(mu[played]))))
     return best_response_value + tau * kl - 0.5
+
+
+def quantal_response_nash(
+    W: np.ndarray, temperature: float, start: np.ndarray | None = None, start_W: np.ndarray | None = None
+) -> np.ndarray:
+    """The quantal-response (entropy-regularised) equilibrium of the symmetric zero-sum game A = W - 1/2:
+    the unique p = softmax(A p / temperature).
+
+    It is regularized_nash with a uniform reference: (W p)_y = (A p)_y + 1/2 since sum(p) = 1, and a
+    constant shift leaves the softmax unchanged. Unlike the maximum-entropy Nash equilibrium it is a
+    smooth function of W (its Jacobian is never singular), so a small change of one win rate moves it by
+    a small amount; as temperature -> 0 it tends to the equilibrium when that is unique.
+    """
+    W = np.asarray(W, dtype=float)
+    uniform = np.full(W.shape[0], 1.0 / W.shape[0])
+    return regularized_nash(W, uniform, temperature, start=start, start_P=start_W)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from arena.ratings.matches import Matches, as_matches
+from arena.ratings.paired import paired_win_rate_tests
 
 
 def _oriented(matches: Matches) -> pd.DataFrame:
@@ -34,9 +35,13 @@ def _oriented(matches: Matches) -> pd.DataFrame:
 
 def pair_statistics(matches: Matches | pd.DataFrame | Iterable[Any]) -> pd.DataFrame:
     """Per played (model, opponent), both ways round: n, win_rate (mean outcome), standard_error (of that
-    mean, ddof 1; NaN for a single match), wins (outcome > 1/2), losses (< 1/2), draws (= 1/2).
+    mean, ddof 1; NaN for a single match), wins (outcome > 1/2), losses (< 1/2), draws (= 1/2), and the
+    paired test of the win rate against 1/2 (arena.ratings.paired): units (prompts, or matches without
+    prompts; 0 for a model against itself, which is not tested), win_rate_ci_low, win_rate_ci_high,
+    p_value (NaN where not tested or, for the interval, where the units show no spread).
 
-    This is AlpacaEval's `describe_head2head` per pair: with soft outcomes the mean is a win rate.
+    The first eight columns are AlpacaEval's `describe_head2head` per pair: with soft outcomes the mean
+    is a win rate.
     """
     matches = as_matches(matches)
     sides = _oriented(matches)
@@ -67,7 +72,26 @@ def pair_statistics(matches: Matches | pd.DataFrame | Iterable[Any]) -> pd.DataF
             "draws": stats["draws"].astype(np.int64),
         }
     )
-    return result
+    return _with_paired_tests(result, stats["model"].to_numpy(), stats["opponent"].to_numpy(), matches)
+
+
+def _with_paired_tests(
+    result: pd.DataFrame, model: np.ndarray, opponent: np.ndarray, matches: Matches
+) -> pd.DataFrame:
+    """The pair's test, seen from `model`'s side: the interval of 1 - r is [1 - high, 1 - low]."""
+    tests = paired_win_rate_tests(matches)
+    n_models = len(matches.models)
+    low, high = np.minimum(model, opponent), np.maximum(model, opponent)
+    table = tests.set_index(tests["first"] * n_models + tests["second"])
+    found = table.reindex(low * n_models + high)  # NaN rows for a model against itself
+    forward = model < opponent
+    ci_low, ci_high = found["ci_low"].to_numpy(), found["ci_high"].to_numpy()
+    return result.assign(
+        units=found["units"].fillna(0).to_numpy(np.int64),
+        win_rate_ci_low=np.where(forward, ci_low, 1.0 - ci_high),
+        win_rate_ci_high=np.where(forward, ci_high, 1.0 - ci_low),
+        p_value=found["p_value"].to_numpy(),
+    )
 
 
 def win_rate_matrix(

@@ -190,8 +190,9 @@ def _publish(
     board = build_leaderboard(
         matches_from_frame(frame, f"tournament {recipe.name}"),
         name,
-        bootstrap=recipe.bootstrap,
-        seed=recipe.generation.seed,
+        bootstrap=recipe.ratings.bootstrap,
+        seed=recipe.ratings.seed,
+        nash_temperature=recipe.ratings.nash_temperature,
     )
     details = {
         "tournament": {

@@ -22,14 +22,37 @@ MODEL_KEYS = {
     "model",
     "rank",
     "nash_weight",
+    "nash_weight_ci_low",
+    "nash_weight_ci_high",
     "nash_rating",
+    "nash_rating_ci_low",
+    "nash_rating_ci_high",
+    "nash_support_share",
+    "tied_for_top",
     "elo",
     "elo_ci_low",
     "elo_ci_high",
+    "elo_rank_ci",
+    "elo_tied_for_top",
     "win_rate",
+    "opponents",
     "matches",
 }
-PAIR_KEYS = {"model", "opponent", "win_rate", "standard_error", "n", "wins", "losses", "draws"}
+QRE_KEYS = {f"qre_{kind}{end}" for kind in ("rating", "weight") for end in ("", "_ci_low", "_ci_high")}
+PAIR_KEYS = {
+    "model",
+    "opponent",
+    "win_rate",
+    "standard_error",
+    "n",
+    "wins",
+    "losses",
+    "draws",
+    "units",
+    "win_rate_ci_low",
+    "win_rate_ci_high",
+    "p_value",
+}
 
 
 def fastchat_battles(seed: int = 0, n: int = 600) -> pd.DataFrame:
@@ -77,7 +100,7 @@ def test_json_has_the_promised_keys_and_consistent_numbers(published: tuple[Path
     out, battles, _ = published
     board = json.loads((out / "leaderboard.json").read_text())
     assert board["name"] == "Test board"
-    assert all(MODEL_KEYS <= set(row) for row in board["models"])
+    assert all(set(row) == MODEL_KEYS for row in board["models"])  # no QRE columns without a temperature
     assert all(set(pair) == PAIR_KEYS for pair in board["pairs"])
     rows = board["models"]
     assert [r["rank"] for r in rows] == list(range(1, 6))
@@ -134,10 +157,35 @@ def test_markdown_csv_and_html_show_the_same_table(published: tuple[Path, pd.Dat
     with (out / "leaderboard.csv").open() as stream:
         rows = list(csv.DictReader(stream))
     assert [r["model"] for r in rows] == order
-    assert [float(r["elo"]) for r in rows] == [r["elo"] for r in board["models"]]
-    markdown = (out / "leaderboard.md").read_text().splitlines()
-    table_lines = [line for line in markdown if line.startswith("| ") and not line.startswith("| rank")]
+    # Every row column of the json, in its order, written as the json has it (empty for null).
+    assert list(rows[0]) == list(board["models"][0])
+    for row, entry in zip(rows, board["models"], strict=True):
+        for key, value in entry.items():
+            expected = "" if value is None else str(value)
+            assert row[key] == expected, key
+    markdown = (out / "leaderboard.md").read_text()
+    table, pairs_section = markdown.split("## Head to head")
+    table_lines = [
+        line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| rank")
+    ]
     assert [line.split(" | ")[1] for line in table_lines] == order
+    for line, entry in zip(table_lines, board["models"], strict=True):
+        low, high = entry["nash_rating_ci_low"], entry["nash_rating_ci_high"]
+        assert f"{entry['nash_rating']:.4f} [{low:.4f}, {high:.4f}]" in line
+        assert f"{entry['nash_support_share']:.3f}" in line
+    # The pairs' tests: each pair once, from the higher-ranked side, as in the json.
+    pair_lines = [
+        line for line in pairs_section.splitlines() if line.startswith("| ") and "opponent" not in line
+    ]
+    tests = {(p["model"], p["opponent"]): p for p in board["pairs"]}
+    assert len(pair_lines) == len(board["pairs"]) // 2
+    for line in pair_lines:
+        model, opponent, rate, interval, p_value = line.strip("| ").split(" | ")[:5]
+        assert order.index(model) < order.index(opponent)
+        record = tests[(model, opponent)]
+        assert rate == f"{record['win_rate']:.3f}"
+        assert interval == f"[{record['win_rate_ci_low']:.3f}, {record['win_rate_ci_high']:.3f}]"
+        assert float(p_value) == pytest.approx(record["p_value"], rel=0.01, abs=5e-4)
     page = (out / "index.html").read_text()
     positions = [page.index(f"<td>{m}</td>") for m in order]
     assert positions == sorted(positions)
@@ -184,6 +232,32 @@ def test_every_input_layout_gives_the_same_win_rates(tmp_path: Path) -> None:
         assert names == models
         np.testing.assert_allclose(W, reference, atol=1e-15)
         np.testing.assert_array_equal(counts, reference_counts)
+
+
+def test_nash_temperature_adds_the_quantal_response_columns(tmp_path: Path) -> None:
+    fastchat_battles(seed=2, n=300).to_csv(tmp_path / "battles.csv", index=False)
+    result = run_arena(["leaderboard", str(tmp_path / "battles.csv"), "--out", str(tmp_path / "board"),
+                        "--bootstrap", "100", "--nash-temperature", "0.05"])  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "QRE rating" in result.stdout
+    board = json.loads((tmp_path / "board" / "leaderboard.json").read_text())
+    assert board["qre"]["temperature"] == 0.05
+    rows = board["models"]
+    assert all(set(row) == MODEL_KEYS | QRE_KEYS for row in rows)
+    # The published weights are the fixed point p = softmax(A p / T) of the published matrix.
+    names = [row["model"] for row in rows]
+    A = np.array([[board["winrates"][a][b] - 0.5 for b in names] for a in names])
+    p = np.array([row["qre_weight"] for row in rows])
+    np.testing.assert_allclose(p, np.exp(A @ p / 0.05) / np.exp(A @ p / 0.05).sum(), atol=1e-12)
+    np.testing.assert_allclose([row["qre_rating"] for row in rows], A @ p, atol=1e-12)
+    assert all(row["qre_weight_ci_low"] <= row["qre_weight_ci_high"] for row in rows)
+    with (tmp_path / "board" / "leaderboard.csv").open() as stream:
+        assert QRE_KEYS <= set(next(csv.DictReader(stream)))
+    assert "QRE weight [95% CI]" in (tmp_path / "board" / "leaderboard.md").read_text()
+    refused = run_arena(["leaderboard", str(tmp_path / "battles.csv"), "--out", str(tmp_path / "no"),
+                         "--nash-temperature", "0"])  # fmt: skip
+    assert refused.returncode == 2 and "--nash-temperature" in refused.stderr
+    assert not (tmp_path / "no").exists()
 
 
 def test_counts_input_through_the_command(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ samples_per_prompt: 2
 generation: {{max_new_tokens: 6, seed: 7}}
 backend: {backend}
 judge: biased-shorter
-bootstrap: 30
+ratings: {bootstrap: 30}
 commit_every: 2
 executor: {executor}
 """
