@@ -228,7 +228,8 @@ def leaderboard_json(board: Leaderboard) -> dict[str, Any]:
     """The content of leaderboard.json (NaN, e.g. a standard error from one match, becomes null)."""
     models = board.models
     fit = board.fit
-    rounds = board.nash_samples.rounds if board.nash_samples is not None else 0
+    samples = board.nash_samples
+    rounds = samples.rounds if samples is not None else 0
     content: dict[str, Any] = {
         "name": board.name,
         "source": board.source,
@@ -260,7 +261,10 @@ def leaderboard_json(board: Leaderboard) -> dict[str, Any]:
             "from its pair totals, cells it did not draw imputed from its own Bradley-Terry fit; its "
             "maximum-entropy Nash equilibrium; percentile intervals over the rounds",
             "nash_support_share": "share of rounds in which the model has positive Nash weight",
-            "full_solves": board.nash_samples.full_solves if board.nash_samples is not None else 0,
+            # Rounds whose equilibrium plays more than one model; full_solves: rounds the support
+            # certificate did not settle, solved on the whole game.
+            "mixed_rounds": int(np.sum(np.sum(samples.weight > 0, axis=1) > 1)) if samples is not None else 0,
+            "full_solves": samples.full_solves if samples is not None else 0,
             "tied_for_top": board.tied_for_top,
             "tied_for_top_rule": f"leader: rank 1; {TIE_RULE} (Nash rating intervals)",
         },
