@@ -6,7 +6,9 @@ pointwise judge also has `score(prompts, responses) -> rewards`, and its `compar
 builds its verdict with `antisymmetric_compare`, which makes P(a > b) + P(b > a) = 1 and P(a > a) = 1/2
 hold exactly, in floating point, whatever the underlying model does.
 
-A judge may keep counters for a run's outputs (`counters() -> {"unreadable": 3, ...}`), and a judge that
+A judge may keep counters (`counters() -> {"verdicts": 40, "unreadable": 3, ...}`, running totals: a
+tournament stores each call's difference beside its judgments and stops when too many verdicts are
+`unreadable`, its `judge.max_unreadable`), and a judge that
 `arena train` can train names its training config in its config class (`TrainingArgs`, see
 `docs/judges.md`).
 """

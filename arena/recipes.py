@@ -46,6 +46,15 @@ class JudgeRef:
 
 
 @dataclass
+class TournamentJudge(JudgeRef):
+    """A tournament's judge: a judge reference, plus how many of its verdicts it may fail to read."""
+
+    # Share of the judge's verdicts it may report unreadable (its `unreadable` counter over its
+    # `verdicts`) before the run stops with nothing published; judgments stay cached (docs/tournaments.md).
+    max_unreadable: Annotated[float, Probability] = 0.05
+
+
+@dataclass
 class BackendRef:
     """A generation backend plugin (`hf`, `vllm`, ...) and its `args:`."""
 
@@ -239,7 +248,7 @@ class TournamentRecipe:
     kind: Literal["tournament"]
     name: str
     entrants: list[Entrant]
-    judge: JudgeRef
+    judge: TournamentJudge
     prompts: PromptSet | None = None
     task: TaskRef | None = None  # a task can supply the prompts instead
     samples_per_prompt: Annotated[int, Positive] = 1

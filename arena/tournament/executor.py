@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from arena.generation.base import Sample, SamplingSettings
 
 JudgeBatch = Sequence[Any]  # items: (prompt, response) to score, or (prompt, response a, response b)
+Counters = dict[str, int]  # what a judge counted in one call, e.g. {"verdicts": 16, "unreadable": 2}
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,10 @@ class PluginSpec:
 
 @dataclass(frozen=True)
 class GenerationBlock:
-    """Prompts [index * size, (index + 1) * size) of one entrant, with the block's own seed."""
+    """Prompts [index * size, (index + 1) * size) of one model, with the block's own seed.
+
+    Blocks are planned per model fingerprint: entrants that play the same model share its samples, and
+    `entrant` is the first of them (the name progress shows)."""
 
     entrant: str
     model: str
@@ -53,23 +57,28 @@ class Executor(Protocol):
         """n samples per prompt of every block, yielded block by block as they are done (any order)."""
         ...
 
-    def judge(self, batches: Sequence[JudgeBatch], pointwise: bool) -> Iterator[tuple[JudgeBatch, list[Any]]]:
-        """The judge's values per batch (scores, or P(a beats b)), yielded as they are done (any order)."""
-        ...
-
-    def counters(self) -> dict[str, Any] | None:
-        """What the judge counted (e.g. unreadable verdicts), summed over its copies; None if it counts nothing."""
+    def judge(
+        self, batches: Sequence[JudgeBatch], pointwise: bool
+    ) -> Iterator[tuple[JudgeBatch, list[Any], Counters]]:
+        """Per batch, the judge's values (scores, or P(a beats b)) and what it counted in that call (empty
+        when it counts nothing), yielded as they are done (any order)."""
         ...
 
     def close(self) -> None: ...
 
 
-def judge_values(judge: Any, batch: JudgeBatch, pointwise: bool) -> list[Any]:
-    """One judge call for one batch: the same code wherever the judge runs."""
+def judge_call(judge: Any, batch: JudgeBatch, pointwise: bool) -> tuple[list[Any], Counters]:
+    """One judge call for one batch, and the judge's counters it added: the same code wherever it runs."""
+    before = judge_counters(judge)
     prompts = [item[0] for item in batch]
     if pointwise:
-        return list(judge.score(prompts, [item[1] for item in batch]))
-    return list(judge.compare(prompts, [item[1] for item in batch], [item[2] for item in batch]))
+        values = list(judge.score(prompts, [item[1] for item in batch]))
+    else:
+        values = list(judge.compare(prompts, [item[1] for item in batch], [item[2] for item in batch]))
+    after = judge_counters(judge)
+    # A judge's counters run over its lifetime; the difference is this call's, which the driver stores
+    # with the call's judgments (a rerun that reads them from the cache still knows what was counted).
+    return values, {key: int(value) - int(before.get(key, 0)) for key, value in after.items()}
 
 
 def is_pointwise(judge: Any) -> bool:
@@ -78,8 +87,9 @@ def is_pointwise(judge: Any) -> bool:
     return isinstance(judge, PointwiseJudge)
 
 
-def judge_counters(judge: Any) -> dict[str, Any] | None:
-    return judge.counters() if callable(getattr(judge, "counters", None)) else None
+def judge_counters(judge: Any) -> Counters:
+    """A judge's counters so far (`counters()`, optional for a judge); empty when it counts nothing."""
+    return dict(judge.counters() or {}) if callable(getattr(judge, "counters", None)) else {}
 
 
 class LocalExecutor:
@@ -110,12 +120,11 @@ class LocalExecutor:
         finally:
             engine.close()
 
-    def judge(self, batches: Sequence[JudgeBatch], pointwise: bool) -> Iterator[tuple[JudgeBatch, list[Any]]]:
+    def judge(
+        self, batches: Sequence[JudgeBatch], pointwise: bool
+    ) -> Iterator[tuple[JudgeBatch, list[Any], Counters]]:
         for batch in batches:
-            yield batch, judge_values(self._judge, batch, pointwise)
-
-    def counters(self) -> dict[str, Any] | None:
-        return judge_counters(self._judge)
+            yield batch, *judge_call(self._judge, batch, pointwise)
 
     def close(self) -> None:
         self._judge = None

@@ -1,7 +1,10 @@
-"""Generation stage: the blocks each entrant lacks, planned here, computed by an executor, stored here.
+"""Generation stage: the blocks each model lacks, planned here, computed by an executor, stored here.
 
-Block b holds prompts [b * size, (b + 1) * size) of the prompt set and is sampled with a seed derived
-from (seed, b): a block regenerated after a kill gives exactly what the uninterrupted run gave.
+Blocks are planned per model fingerprint, not per entrant: entrants that play the same model (the same
+path, or a copy with the same files) read the same cached samples, so each distinct model is generated
+once per prompt and sample. Block b holds prompts [b * size, (b + 1) * size) of the prompt set and is
+sampled with a seed derived from (seed, b): a block regenerated after a kill gives exactly what the
+uninterrupted run gave.
 """
 
 from __future__ import annotations
@@ -42,10 +45,15 @@ def plan_blocks(
     sampling: SamplingSettings,
     block_size: int,
 ) -> list[GenerationBlock]:
-    """Every block some entrant lacks, entrant by entrant; each with the seed derived from (seed, block)."""
+    """Every block some model lacks, model by model in entrant order (each fingerprint once, under its
+    first entrant's name); each with the seed derived from (seed, block)."""
     key = settings_key(backend_name, sampling)
     blocks = []
+    planned: set[str] = set()
     for name, model in entrants:
+        if fingerprints[name] in planned:
+            continue  # an earlier entrant plays this model: its samples are this entrant's too
+        planned.add(fingerprints[name])
         cached = store.samples(fingerprints[name], key)
         for index in missing_blocks(cached, prompts, n, block_size):
             chunk = tuple(prompts[index * block_size : (index + 1) * block_size])
@@ -60,15 +68,16 @@ def store_block(
     results: list[list[Sample]],
     backend_name: str,
     sampling: SamplingSettings,
-) -> int:
-    """One block's samples in one transaction; returns how many."""
+) -> tuple[int, int]:
+    """One block's samples in one transaction; returns (generated, stored): a block regenerated for a
+    sample it lacked (e.g. after `samples_per_prompt` grew) stores only the samples that are new."""
     if len(results) != len(block.prompts):
         raise ArenaError(
             f"backend '{backend_name}' returned {len(results)} results for {len(block.prompts)} prompts"
         )
     key = settings_key(backend_name, sampling)  # the recipe's settings, not the block's seed
-    store.add_samples(block.fingerprint, key, [(i, s) for samples in results for i, s in enumerate(samples)])
-    return sum(len(samples) for samples in results)
+    rows = [(i, s) for samples in results for i, s in enumerate(samples)]
+    return len(rows), store.add_samples(block.fingerprint, key, rows)
 
 
 def entrant_samples(

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from itertools import combinations
 from typing import Any
 
-from arena.errors import ArenaError
+from arena.errors import ArenaError, RecipeError
 from arena.generation.base import Sample
 from arena.judging import sigmoid_preference
 from arena.tournament.executor import Executor
@@ -68,13 +68,38 @@ def run_judge(
     todo = [item for item in items if item not in cached]
     on_batch(len(items) - len(todo))  # what an earlier run already judged counts as done
     batches = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
-    for batch, values in executor.judge(batches, pointwise):
+    for batch, values, counters in executor.judge(batches, pointwise):
         _check_values(judge_name, values, batch, pointwise)
-        (store.add_scores if pointwise else store.add_judgments)(
-            fingerprint, list(zip(batch, values, strict=True))
-        )
+        store.add_judged(fingerprint, pointwise, list(zip(batch, values, strict=True)), counters)
         on_batch(len(batch))
     return len(todo)
+
+
+def unreadable_share(counters: dict[str, int], items: int) -> tuple[int, int]:
+    """(unreadable verdicts, verdicts) from a judge's counters: its `verdicts` counter when it keeps one
+    (the LLM judge asks two orders per pair), else one verdict per item judged."""
+    return counters.get("unreadable", 0), counters.get("verdicts", items)
+
+
+def check_unreadable(
+    recipe_file: str, judge_name: str, counters: dict[str, int], items: int, limit: float, store_path: str
+) -> str | None:
+    """Stops the run (RecipeError, before anything is published) when more than `limit` of the judge's
+    verdicts were unreadable: a board of ties by default is no ranking. Returns the line to print when
+    some were unreadable within the limit, else None."""
+    unreadable, verdicts = unreadable_share(counters, items)
+    if unreadable == 0 or verdicts <= 0:
+        return None
+    share = f"{unreadable} of {verdicts} verdicts ({unreadable / verdicts:.1%})"
+    if unreadable / verdicts > limit:
+        raise RecipeError(
+            recipe_file,
+            "judge.max_unreadable",
+            f"judge '{judge_name}' could not read {share}, above the {limit:g} allowed; nothing was "
+            f"published (its judgments are kept in {store_path}): fix the judge, or raise "
+            "judge.max_unreadable to publish them",
+        )
+    return f"judge '{judge_name}' could not read {share}, within judge.max_unreadable = {limit:g}"
 
 
 def _check_values(judge_name: str, values: Sequence[Any], batch: Sequence[Any], pointwise: bool) -> None:

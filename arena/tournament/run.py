@@ -1,4 +1,4 @@
-"""`arena tournament`: generate (once per entrant), judge (both orders), rate and publish."""
+"""`arena tournament`: generate (once per model), judge (both orders), check the judge, rate and publish."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from arena import console
 from arena.generation.base import Sample, SamplingSettings
 from arena.io import atomic_write_text
 from arena.recipes import TournamentRecipe, output_dir, save_resolved
@@ -17,7 +18,13 @@ from arena.tournament.executor import Executor, GenerationBlock, LocalExecutor, 
 from arena.tournament.fingerprint import judge_fingerprint, model_fingerprint
 from arena.tournament.generate import entrant_samples, plan_blocks, store_block
 from arena.tournament.inputs import entrant_model, load_prompts
-from arena.tournament.judging import match_rows, pairwise_items, pointwise_items, run_judge
+from arena.tournament.judging import (
+    check_unreadable,
+    match_rows,
+    pairwise_items,
+    pointwise_items,
+    run_judge,
+)
 from arena.tournament.progress import StageReporter
 from arena.tournament.store import TournamentStore
 
@@ -37,9 +44,11 @@ class Played:
     samples: dict[str, dict[str, list[Sample]]]
     rows: list[dict[str, Any]]
     pointwise: bool = False
-    generated: int = 0
-    judged: int = 0
-    counters: dict[str, Any] | None = None
+    generated: int = 0  # samples the backend returned this run
+    stored: int = 0  # of them, the ones new to the store
+    judged: int = 0  # items the judge was asked this run
+    items: int = 0  # items behind the board (cached or judged this run)
+    counters: dict[str, int] = field(default_factory=dict)  # over the judge calls behind the board
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -60,13 +69,34 @@ def run_tournament(
         try:
             save_resolved(recipe, out)
             played = _play(recipe, plugins, store, executor, prompts, backend_name)
+            # Checked before anything is published; the judgments stay in the store, so a rerun with
+            # another threshold judges nothing again.
+            note = check_unreadable(
+                recipe_file,
+                recipe.judge.name,
+                played.counters,
+                played.items,
+                recipe.judge.max_unreadable,
+                str(out / "tournament.sqlite"),
+            )
+            if note:
+                console.log_line(note)
         finally:
             store.close()
     finally:
         executor.close()
 
     stage = time.perf_counter()
-    board = _publish(recipe, played.rows, played.samples, prompts, backend_name, played.fingerprints, export)
+    board = _publish(
+        recipe,
+        played.rows,
+        played.samples,
+        prompts,
+        backend_name,
+        played.fingerprints,
+        export,
+        played.counters,
+    )
     played.timings["rating"] = time.perf_counter() - stage
     summary = {
         "name": recipe.name,
@@ -77,9 +107,13 @@ def run_tournament(
         "executor": recipe.executor.name if recipe.executor else "local",
         "judge": recipe.judge.name,
         "pointwise_judge": played.pointwise,
+        # Samples the backend returned this run, and how many of them were new to the store (fewer only
+        # when a block is regenerated for samples it lacked, e.g. after samples_per_prompt grew).
         "samples_generated": played.generated,
+        "samples_stored": played.stored,
         "judge_items": played.judged,
-        # e.g. the LLM judge's unreadable verdicts in this run (counted and reported, never given to a side)
+        # What the judge counted in the calls behind this board, cached ones included (e.g. the LLM
+        # judge's unreadable verdicts, checked against judge.max_unreadable)
         "judge_counters": played.counters,
         "matches": len(played.rows),
         "seconds": {**played.timings, "total": time.perf_counter() - started},
@@ -114,7 +148,9 @@ def _play(
         backend = PluginSpec(backend_name, recipe.backend.args if recipe.backend else None)
         with reporter.stage(_generating(blocks), sum(len(b.prompts) for b in blocks)) as advance:
             for block, results in executor.generate(plugins, backend, blocks, n):
-                played.generated += store_block(store, block, results, backend_name, sampling)
+                generated, stored = store_block(store, block, results, backend_name, sampling)
+                played.generated += generated
+                played.stored += stored
                 advance(len(block.prompts))
     played.timings["generation"] = time.perf_counter() - stage
 
@@ -133,7 +169,8 @@ def _play(
         played.judged = run_judge(
             store, executor, recipe.judge.name, judge_fp, items, pointwise, recipe.commit_every, advance
         )
-    played.counters = executor.counters()
+    played.items = len(items)
+    played.counters = store.call_counters(judge_fp, pointwise, items)
     played.rows = match_rows(
         names,
         prompts,
@@ -175,6 +212,7 @@ def _publish(
     backend_name: str,
     fingerprints: dict[str, str],
     export: str | None,
+    judge_counters: dict[str, int],
 ) -> Any:
     import pandas as pd
 
@@ -193,6 +231,7 @@ def _publish(
         bootstrap=recipe.ratings.bootstrap,
         seed=recipe.ratings.seed,
         nash_temperature=recipe.ratings.nash_temperature,
+        judge_counters=judge_counters,
     )
     details = {
         "tournament": {

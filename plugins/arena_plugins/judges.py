@@ -84,7 +84,8 @@ class LLMJudgeArgs:
     template: str = DEFAULT_TEMPLATE
     answers: list[str] = field(default_factory=lambda: ["A", "B"])  # "response A wins", "B wins"
     # A verdict is unreadable when P(answer A) + P(answer B) is below this; it then counts as 1/2 for
-    # that order (never as a win for either side) and is counted in `counters()["unreadable"]`.
+    # that order (never as a win for either side) and is counted in `counters()["unreadable"]` (a
+    # tournament stops when more than its `judge.max_unreadable` of them are).
     min_answer_mass: Annotated[float, Range(0, 1)] = 0.5
     max_response_tokens: Annotated[int, Range(1)] = 1024  # longer responses are cut (and counted)
     batch_size: Annotated[int, Range(1)] = 8

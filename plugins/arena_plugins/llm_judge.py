@@ -8,6 +8,7 @@ result is exactly antisymmetric (`arena.judging.antisymmetric_compare`).
 
 A verdict is unreadable when p(A) + p(B) < `min_answer_mass` (the model wanted to say something else).
 It is counted (`counters()["unreadable"]`) and counts as 1/2 for that order: never a win for either side.
+A tournament stops, publishing nothing, when more than its `judge.max_unreadable` of them are unreadable.
 """
 
 from __future__ import annotations

@@ -19,12 +19,12 @@ from typing import Annotated, Any
 from arena.errors import ArenaError
 from arena.schema import Range
 from arena.tournament.executor import (
+    Counters,
     GenerationBlock,
     JudgeBatch,
     PluginSpec,
     is_pointwise,
-    judge_counters,
-    judge_values,
+    judge_call,
 )
 
 # Settings a worker needs to behave as the driver does (offline hubs, plugin lists, vLLM's in-process
@@ -54,7 +54,7 @@ class RayExecutorArgs:
 
 
 class GenerationWorker:
-    """One engine in one actor. Blocks of one entrant come in a row, so it loads that model once."""
+    """One engine in one actor. Blocks of one model come in a row, so it loads that model once."""
 
     def __init__(self, backend: PluginSpec) -> None:
         self.spec = backend
@@ -79,11 +79,9 @@ class JudgeWorker:
         self.judge = _plugins().judges.get(self.spec.name).build(self.spec.args)
         return is_pointwise(self.judge)
 
-    def values(self, batch: JudgeBatch, pointwise: bool) -> list[Any]:
-        return judge_values(self.judge, batch, pointwise)
-
-    def counters(self) -> dict[str, Any] | None:
-        return judge_counters(self.judge)
+    def values(self, batch: JudgeBatch, pointwise: bool) -> tuple[list[Any], Counters]:
+        """The batch's values and what the judge counted in this call (an actor runs one call at a time)."""
+        return judge_call(self.judge, batch, pointwise)
 
 
 class RayExecutor:
@@ -133,7 +131,9 @@ class RayExecutor:
             for worker in workers:  # frees their engines (and CPUs/GPUs) for the judges
                 self.ray.kill(worker)
 
-    def judge(self, batches: Sequence[JudgeBatch], pointwise: bool) -> Iterator[tuple[JudgeBatch, list[Any]]]:
+    def judge(
+        self, batches: Sequence[JudgeBatch], pointwise: bool
+    ) -> Iterator[tuple[JudgeBatch, list[Any], Counters]]:
         pending = deque(batches)
         in_flight: dict[Any, tuple[int, JudgeBatch]] = {}
 
@@ -148,19 +148,9 @@ class RayExecutor:
         while in_flight:
             [done], _ = self.ray.wait(list(in_flight), num_returns=1)
             worker, batch = in_flight.pop(done)
-            values = self._get(done)
+            values, counters = self._get(done)
             submit(worker)
-            yield batch, values
-
-    def counters(self) -> dict[str, Any] | None:
-        counts = [c for c in self._get([w.counters.remote() for w in self.judges]) if c is not None]
-        if not counts:
-            return None
-        total: dict[str, Any] = {}
-        for count in counts:  # each actor counted its own batches
-            for key, value in count.items():
-                total[key] = total.get(key, 0) + value
-        return total
+            yield batch, values, counters
 
     def close(self) -> None:
         for worker in self.judges:
@@ -233,33 +223,34 @@ class RayExecutor:
 
 
 class _Schedule:
-    """Which block each generation actor takes next: its own entrant's while there are any, then an
-    entrant no actor holds, then the one with most blocks left, so that each model loads about once."""
+    """Which block each generation actor takes next: its own model's while there are any, then a model
+    no actor holds, then the one with most blocks left, so that each model loads about once. Blocks are
+    keyed by model fingerprint (the driver plans each distinct model once, whatever plays it)."""
 
     def __init__(self, blocks: Sequence[GenerationBlock], workers: int) -> None:
         self.workers = workers
         self.queues: dict[str, deque[GenerationBlock]] = {}
         for block in blocks:
-            self.queues.setdefault(block.entrant, deque()).append(block)
+            self.queues.setdefault(block.fingerprint, deque()).append(block)
         self.holding: list[str | None] = [None] * workers
 
     def next_for(self, worker: int) -> GenerationBlock | None:
-        entrant = self.holding[worker]
-        if entrant not in self.queues:
+        model = self.holding[worker]
+        if model not in self.queues:
             held = set(self.holding)
-            free = [name for name in self.queues if name not in held]
+            free = [key for key in self.queues if key not in held]
             if free:
-                entrant = free[0]
+                model = free[0]
             elif self.queues:
-                entrant = max(self.queues, key=lambda name: len(self.queues[name]))
+                model = max(self.queues, key=lambda key: len(self.queues[key]))
             else:
                 return None
-            self.holding[worker] = entrant
-        assert entrant is not None
-        queue = self.queues[entrant]
+            self.holding[worker] = model
+        assert model is not None
+        queue = self.queues[model]
         block = queue.popleft()
         if not queue:
-            del self.queues[entrant]
+            del self.queues[model]
         return block
 
 

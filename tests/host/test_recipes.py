@@ -357,7 +357,7 @@ def test_set_overrides_any_key_and_show_prints_the_resolved_recipe(
         "seed": 0,
     }
     assert [e["name"] for e in resolved["entrants"]] == ["first", "third"]
-    assert resolved["judge"] == {"name": "game-oracle", "args": {"game": "cycle3"}}
+    assert resolved["judge"] == {"name": "game-oracle", "args": {"game": "cycle3"}, "max_unreadable": 0.05}
     assert resolved["backend"] == {"name": "echo-fixture", "args": {}}
     assert resolved["prompts"] == {
         "path": "prompts.jsonl",

@@ -141,7 +141,7 @@ samples_per_prompt: 2
 generation: {{max_new_tokens: 6, {sampling}}}
 backend: {backend}
 judge: {{name: {judge}, args: {{{judge_args}}}}}
-ratings: {bootstrap: 50}
+ratings: {{bootstrap: 50}}
 commit_every: {commit_every}
 """
 

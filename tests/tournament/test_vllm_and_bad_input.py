@@ -22,7 +22,7 @@ samples_per_prompt: 2
 generation: {{max_new_tokens: 6, seed: 3}}
 backend: {backend}
 judge: {judge}
-ratings: {bootstrap: 20}
+ratings: {{bootstrap: 20}}
 """
 
 
