@@ -1,5 +1,8 @@
 """P(a > b) + P(b > a) = 1 and P(a > a) = 1/2 hold exactly, in floating point, for the judges that read both
-responses (preference model, LLM judge), though the model underneath reads each order differently."""
+responses (preference model, LLM judge), though the model underneath reads each order differently.
+
+Exact where the construction guarantees it (both orders of a pair come from one call), on any CPU; a
+verdict judged in another batch agrees to float32 rounding (BATCH_TOLERANCE), not bit for bit."""
 
 from __future__ import annotations
 
@@ -30,6 +33,14 @@ def all_pairs() -> tuple[list[str], list[str], list[str]]:
     return list(prompts), list(a), list(b)
 
 
+# How far a verdict may move with the batch it is judged in. Measured over all 256 pairs, each judged alone
+# against the batch of 256: at most 1.4e-8 (LLM judge) and 1.5e-7 (preference model) on an AVX-512 AMD EPYC,
+# 1.8e-8 and 7.6e-7 there with vectorised kernels off (ATEN_CPU_CAPABILITY=default, MKL_CBWR=COMPATIBLE);
+# 1.9e-9 for the one pair issue 14 saw differ on an AVX-512 + AMX Xeon. 1e-5 is 13 times the largest and
+# still 100 times finer than the 1e-3 that any published number is read to.
+BATCH_TOLERANCE = 1e-5
+
+
 def assert_exactly_antisymmetric(judge: object) -> list[float]:
     prompts, a, b = all_pairs()
     forward = judge.compare(prompts, a, b)
@@ -40,9 +51,14 @@ def assert_exactly_antisymmetric(judge: object) -> list[float]:
         assert p_ab + p_ba == 1.0  # exactly, not approximately
         if x == y:
             assert p_ab == 0.5
-    # One pair alone gives the same verdict as inside a batch, and repeats in a batch agree.
-    assert judge.compare(prompts[1:2], a[1:2], b[1:2]) == forward[1:2]
-    assert judge.compare([prompts[1]] * 3, [a[1]] * 3, [b[1]] * 3) == [forward[1]] * 3
+    # A pair judged alone is the same math as inside the batch of 256, on other shapes: torch promises no
+    # batch invariance (MKL and oneDNN choose kernels by shape and by CPU; padding changes reduction
+    # lengths), so the two agree to float32 rounding only (BATCH_TOLERANCE).
+    alone = [judge.compare([p], [x], [y])[0] for p, x, y in zip(prompts, a, b, strict=True)]
+    assert alone == pytest.approx(forward, abs=BATCH_TOLERANCE)
+    # Repeats of a pair are evaluated once (antisymmetric_compare keeps distinct pairs): the same inputs on
+    # the same shapes as the pair alone, so exactly its verdict.
+    assert judge.compare([prompts[1]] * 3, [a[1]] * 3, [b[1]] * 3) == [alone[1]] * 3
     return forward
 
 
@@ -74,6 +90,8 @@ def test_reward_model_verdict_is_sigmoid_of_the_reward_difference(reward_model: 
     rewards = dict(zip(zip(prompts, a, strict=True), judge.score(prompts, a), strict=True))
     for prompt, x, y, p in zip(prompts, a, b, judge.compare(prompts, a, b), strict=True):
         margin = rewards[(prompt, x)] - rewards[(prompt, y)]
-        assert abs(p - 1 / (1 + math.exp(-margin))) < 1e-6  # scored in other batches: fp32 differences only
+        # Scored in other batches: rewards differ by float32 rounding (up to 9.5e-7 measured, vectorised
+        # kernels off), verdicts by at most a quarter of twice that.
+        assert abs(p - 1 / (1 + math.exp(-margin))) < BATCH_TOLERANCE
         if x == y:
             assert p == 0.5
