@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import torch
 
-from arena.errors import RecipeError
+from arena.errors import ArenaError, RecipeError
 from arena.judging import trainable
 from arena.policy import Policy, load_policy
 from arena.recipes import JudgeRecipe, TrainRecipe
@@ -118,13 +118,15 @@ def _policy_objective(
     algorithm = plugins.algorithms.get(recipe.algorithm).build(recipe.args)
     task = plugins.tasks.get(recipe.task.name).build(recipe.task.args) if recipe.task else None
     check_recipe_use(recipe, algorithm, task, recipe_file)  # before any model loads
-    policy = load_policy(recipe.policy, dtype=torch.float32, device=device)
+    policy = _load(recipe_file, "policy", recipe.policy, dtype=torch.float32, device=device)
     if task is not None and hasattr(task, "prepare_policy"):
         task.prepare_policy(policy)  # e.g. a game sets the policy's action distribution to its reference
     reference = None
     if algorithm.needs_reference:
         reference = (
-            load_policy(recipe.reference, device=device) if recipe.reference else copy.deepcopy(policy)
+            _load(recipe_file, "reference", recipe.reference, device=device)
+            if recipe.reference
+            else copy.deepcopy(policy)
         )
         reference.model.requires_grad_(False).eval()
     context = TrainContext(policy, reference, task, device, out_dir, recipe, recipe_file, plugins)
@@ -148,6 +150,17 @@ def _policy_objective(
         task,
         eval_batch_size=recipe.training.batch_size,
     )
+
+
+def _load(recipe_file: str, key: str, source: str, **options: Any) -> Policy:
+    """A model the recipe names at `key`; a hub id that cannot load says so on that key (validation
+    accepts hub ids offline: they are checked here)."""
+    try:
+        return load_policy(source, **options)
+    except RecipeError:
+        raise
+    except ArenaError as exc:
+        raise RecipeError(recipe_file, key, str(exc)) from exc
 
 
 def _judge_objective(

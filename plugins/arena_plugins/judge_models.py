@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from arena.errors import ArenaError
+from arena.errors import ArenaError, RecipeError
 from arena.policy import (
     encode_prompts,
     load_error,
@@ -170,14 +170,17 @@ class ClassifierJudge(abc.ABC):
         """Train this judge on the shared loop: the backbone gets a fresh one-logit head."""
         recipe = context.recipe
         train_rows, held_out = context.preference_rows()
-        model, tokenizer = load_classifier(
-            recipe.backbone,
-            cls.name,
-            device=context.device,
-            dtype=torch.float32,
-            trust_remote_code=args.trust_remote_code,
-            training=True,
-        )
+        try:
+            model, tokenizer = load_classifier(
+                recipe.backbone,
+                cls.name,
+                device=context.device,
+                dtype=torch.float32,
+                trust_remote_code=args.trust_remote_code,
+                training=True,
+            )
+        except ArenaError as exc:  # e.g. a hub id not in the cache offline: said on the recipe's key
+            raise RecipeError(context.recipe_file, "backbone", str(exc)) from exc
         judge = cls.wrap(model, tokenizer, recipe.training.max_length, recipe.training.batch_size)
         firsts, seconds, cut = judge.pair_rows(
             [r["prompt"] for r in train_rows],

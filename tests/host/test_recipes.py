@@ -476,3 +476,25 @@ def test_an_entrant_may_be_a_run_directory_whose_final_is_a_model(workdir: Path,
         "bad.yaml: entrants.1.model: expected a model directory (config.json, weights and a tokenizer); "
         "'runs/bad/final' has no weights (model.safetensors or pytorch_model.bin)\n"
     )
+
+
+def test_loading_what_is_not_a_model_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At load time too (a path that appeared after validation, a hub id): one line that says why, not
+    transformers' first line ("Couldn't instantiate the backend tokenizer from one of:")."""
+    from arena.errors import ArenaError
+    from arena.policy import load_policy
+
+    half = fake_model(tmp_path / "half", ("config.json", "model.safetensors"))
+    with pytest.raises(ArenaError) as caught:
+        load_policy(half)
+    assert str(caught.value) == (
+        f"'{half}' is not a model directory (config.json, weights and a tokenizer): it has no tokenizer "
+        "(tokenizer.json, tokenizer.model or vocab.json)"
+    )
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ArenaError) as caught:
+        load_policy("arena-test/no-such-model")
+    assert str(caught.value) == (
+        "cannot load the tokenizer of 'arena-test/no-such-model': no local directory of that name, and the hub "
+        "id is not in the Hugging Face cache (HF_HUB_OFFLINE is set, so nothing is downloaded)"
+    )
