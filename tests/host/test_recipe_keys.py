@@ -425,3 +425,33 @@ def test_eval_fraction_on_dpo_holds_out_prompts_and_reports_their_loss(
         right += h > 0
     assert summary["eval"]["loss"] == pytest.approx(sum(losses) / 3, abs=1e-5)
     assert summary["eval"]["accuracy"] == pytest.approx(right / 3)
+
+
+@pytest.mark.slow
+def test_eval_fraction_on_an_online_algorithm_evaluates_on_the_held_out_prompts(
+    host: Any, models: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Online algorithms train on the other prompts and measure P(policy beats reference) on these."""
+    import random
+
+    from arena_plugins.online_algorithms import OnlineAlgorithm
+
+    evaluated: list[list[str]] = []
+    original = OnlineAlgorithm.evaluate
+
+    def recording(self: OnlineAlgorithm) -> dict[str, Any]:
+        evaluated.append(list(self.eval_prompts))
+        return original(self)
+
+    monkeypatch.setattr(OnlineAlgorithm, "evaluate", recording)
+    raw = scenario("online-text", models)
+    del raw["task"]  # its prompts would be the eval prompts otherwise; here they come from the data
+    raw["data"] = {"path": "prompts.jsonl", "columns": {"prompt": "question"}, "eval_fraction": 0.5}
+    run_scenario(host, raw, tmp_path / "run")
+    summary = json.loads((tmp_path / "run" / "runs" / "keys" / "summary.json").read_text())
+    questions = [
+        json.loads(line)["question"] for line in (tmp_path / "run" / "prompts.jsonl").read_text().splitlines()
+    ]
+    # Half of the 4 distinct prompts, drawn with training.seed (0), as data.eval_fraction says.
+    assert len(evaluated) == 1 and sorted(evaluated[0]) == sorted(random.Random(0).sample(questions, 2))
+    assert summary["examples"] == 2 and 0.0 <= summary["preference_vs_reference"] <= 1.0
