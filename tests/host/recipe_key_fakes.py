@@ -12,7 +12,7 @@ from typing import Any
 
 # Reads that are not uses: saving the resolved recipe, fingerprints, the schema's checks, dataclass
 # machinery (eq, repr, astuple) and copies.
-_NOT_USES = {"arena.schema", "arena.recipes", "arena.tournament.fingerprint", "dataclasses", "copy"}
+_NOT_USES = {"arena.schema", "arena.tournament.fingerprint", "dataclasses", "copy"}
 _NOT_USE_FUNCTIONS = {"check", "__eq__", "__repr__", "__hash__"}
 
 
