@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from arena.testing import run_arena
+from tests.training.fixed_points import ipo_point
 
 pytestmark = pytest.mark.slow
 
@@ -66,11 +67,11 @@ def test_ipo_on_d1_reaches_the_exact_minimiser(
     tmp_path: Path, game_model_dir: Path, tau: float, expected: tuple[float, ...]
 ) -> None:
     final = train_game(tmp_path, game_model_dir, "ipo-d1", "ipo", f"{{tau: {tau}}}", "order3", 200, 3)
-    # Closed form: pi proportional to (e^{2/(3 tau)}, e^{1/(3 tau)}, 1).
-    weights = [math.exp(2 / (3 * tau)), math.exp(1 / (3 * tau)), 1.0]
-    exact = [w / sum(weights) for w in weights]
+    # Where the gradient of IPO's loss on D1 = {a > b, b > c, a > c} vanishes: the closed form
+    # pi proportional to (e^{2/(3 tau)}, e^{1/(3 tau)}, 1) (tests/training/test_fixed_points.py).
+    exact = ipo_point([(0, 1), (1, 2), (0, 2)], 3, tau)
     assert exact == pytest.approx(list(expected), abs=1e-4)
-    assert final["action_probs"] == pytest.approx(exact, abs=1e-3)
+    assert final["action_probs"] == pytest.approx(list(exact), abs=1e-3)
 
 
 def test_dpo_ignores_regularisation_with_deterministic_preferences(
