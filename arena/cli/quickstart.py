@@ -20,13 +20,16 @@ import click
               help="The tournaments' generation backend. [default: vllm when installed, else hf]")  # fmt: skip
 @click.option("--until", "until", multiple=True, metavar="STAGE",
               help="Stop after this stage (base, sft, ..., tournament, tournament-clones).")  # fmt: skip
+@click.option("--seeds", default=None, type=click.IntRange(1, 9), metavar="N",
+              help="Training runs per aligned algorithm, each a tournament entrant; the algorithm table's "
+              "intervals resample them. [default: 3; 2 with --reduced]")  # fmt: skip
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1),
               help="CPU threads for training and generation. The models are tiny: one thread is about as "
               "fast, and the same thread count reproduces the published leaderboard exactly.")  # fmt: skip
 @click.option("--dry-run", is_flag=True,
               help="Validate every stage's recipe and show what a run would do; run nothing.")  # fmt: skip
 def quickstart(out: str, publish_to: str, recipes: str, reduced: bool, backend: str | None,
-               until: tuple[str, ...], threads: int, dry_run: bool) -> None:  # fmt: skip
+               until: tuple[str, ...], seeds: int | None, threads: int, dry_run: bool) -> None:  # fmt: skip
     """Train a tiny reference, its judges and one policy per algorithm; rank them all in a tournament.
 
     Reruns reuse every stage that finished with the same inputs.
@@ -43,6 +46,7 @@ def quickstart(out: str, publish_to: str, recipes: str, reduced: bool, backend: 
         reduced=reduced,
         backend=backend,
         until=until,
+        seeds=seeds,
     )
     host = make_plugin_host()
     if dry_run:

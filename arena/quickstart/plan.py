@@ -27,21 +27,69 @@ class Stage:
     kind: StageKind
     title: str  # what it does, for the progress line and the summary table
     recipe: str | None = None  # file in the recipes directory (None: the model stage)
+    seed: int = 0  # the training seed; a stage with seed k > 0 reruns a seeded stage's recipe
+    seeded: bool = False  # part of the pipeline that is trained once per seed (a replicate)
 
 
-STAGES: tuple[Stage, ...] = (
+# Replicates of the whole trained pipeline: reference, judges and every aligned policy, each trained with
+# seed k (replicate k reads only replicate k's reference and judges). On another CPU kind the same recipes
+# train to other weights (rounding differences grow through training: a judge that differs a little
+# steers every policy trained against it), so a claim about an algorithm must hold across replicates:
+# they are the unit the algorithm table resamples (arena/quickstart/algorithms.py).
+SEEDS = 3
+REDUCED_SEEDS = 2
+
+_BASE_STAGES: tuple[Stage, ...] = (
     Stage("base", "model", "tiny model and tokenizer on the task's corpus"),
-    Stage("sft", "train", "reference policy (SFT)", "sft.yaml"),
-    Stage("reward-model", "train", "reward model (Bradley-Terry)", "reward-model.yaml"),
-    Stage("preference-model", "train", "preference model", "preference-model.yaml"),
-    Stage("dpo", "train", "DPO (offline)", "dpo.yaml"),
-    Stage("ipo", "train", "IPO (offline)", "ipo.yaml"),
-    Stage("ppo", "train", "PPO against the reward model", "ppo.yaml"),
-    Stage("nash-md", "train", "Nash-MD against the preference model", "nash-md.yaml"),
-    Stage("online-ipo", "train", "online IPO against the preference model", "online-ipo.yaml"),
-    Stage("tournament", "tournament", "round robin, judged by the oracle", "tournament.yaml"),
-    Stage("tournament-clones", "tournament", "the same with nash-md entered twice", "tournament-clones.yaml"),
+    Stage("sft", "train", "reference policy (SFT)", "sft.yaml", seeded=True),
+    Stage("reward-model", "train", "reward model (Bradley-Terry)", "reward-model.yaml", seeded=True),
+    Stage("preference-model", "train", "preference model", "preference-model.yaml", seeded=True),
+    Stage("dpo", "train", "DPO (offline)", "dpo.yaml", seeded=True),
+    Stage("ipo", "train", "IPO (offline)", "ipo.yaml", seeded=True),
+    Stage("ppo", "train", "PPO against the reward model", "ppo.yaml", seeded=True),
+    Stage("nash-md", "train", "Nash-MD against the preference model", "nash-md.yaml", seeded=True),
+    Stage("online-ipo", "train", "online IPO against the preference model", "online-ipo.yaml", seeded=True),
 )
+_TOURNAMENTS: tuple[Stage, ...] = (
+    Stage(
+        "tournament",
+        "tournament",
+        "round robin of every training run, judged by the oracle",
+        "tournament.yaml",
+    ),
+    Stage(
+        "tournament-clones",
+        "tournament",
+        "seed 0's runs with nash-md entered twice",
+        "tournament-clones.yaml",
+    ),
+)
+
+
+def seed_suffix(seed: int) -> str:
+    """Seed 0 keeps the recipe's own names and paths; seed k > 0 appends `-s<k>`."""
+    return f"-s{seed}" if seed else ""
+
+
+def quickstart_stages(seeds: int) -> tuple[Stage, ...]:
+    """Every stage of a run with `seeds` training seeds per aligned algorithm, in the order they run."""
+    replicas = [
+        Stage(
+            f"{stage.name}{seed_suffix(seed)}",
+            "train",
+            f"{stage.title}, seed {seed}",
+            stage.recipe,
+            seed,
+            True,
+        )
+        for seed in range(1, seeds)
+        for stage in _BASE_STAGES
+        if stage.seeded
+    ]
+    return (*_BASE_STAGES, *replicas, *_TOURNAMENTS)
+
+
+STAGES: tuple[Stage, ...] = quickstart_stages(SEEDS)
 
 # --reduced: the same stages and code, small enough for CI (a minute or two on two cores).
 REDUCED_TASK_ARGS: dict[str, Any] = {
@@ -66,9 +114,20 @@ class QuickstartOptions:
     reduced: bool = False
     backend: str | None = None  # the tournaments' generation backend; None: vllm if installed, else hf
     until: tuple[str, ...] = field(default=())  # run the stages up to and including these (empty: all)
+    seeds: int | None = None  # training seeds per aligned algorithm (None: SEEDS, or REDUCED_SEEDS reduced)
 
     def stage_dir(self, stage: Stage) -> Path:
         return self.out / stage.name
+
+    @property
+    def seed_count(self) -> int:
+        if self.seeds is not None:
+            return self.seeds
+        return REDUCED_SEEDS if self.reduced else SEEDS
+
+    @property
+    def stages(self) -> tuple[Stage, ...]:
+        return quickstart_stages(self.seed_count)
 
 
 def task_args(options: QuickstartOptions) -> dict[str, Any]:
@@ -79,6 +138,10 @@ def prepare_raw(stage: Stage, raw: Mapping[str, Any], options: QuickstartOptions
     """The stage's recipe data as the quickstart runs it: paths relocated, the task's args and (with
     --reduced) the sizes set, the tournament's backend chosen."""
     data: dict[str, Any] = _relocate(dict(raw), options)
+    if stage.seed:
+        data = _reseeded(data, stage.seed, options)
+    if stage.name == "tournament":
+        data["entrants"] = _with_seed_entrants(data.get("entrants"), options)
     if isinstance(data.get("task"), Mapping):
         data["task"] = {**data["task"], "args": {**data["task"].get("args", {}), **task_args(options)}}
     if stage.kind == "tournament" and options.backend:
@@ -96,9 +159,62 @@ def prepare_raw(stage: Stage, raw: Mapping[str, Any], options: QuickstartOptions
     return data
 
 
+def _reseeded(data: dict[str, Any], seed: int, options: QuickstartOptions) -> dict[str, Any]:
+    """The recipe of replicate `seed`: its own name and training seed, and every path into a seeded
+    stage (its output, the reference and judges it reads) moved to that stage's replicate."""
+    suffix = seed_suffix(seed)
+    roots = [str(options.stage_dir(stage)) for stage in _BASE_STAGES if stage.seeded]
+
+    def moved(text: str) -> str:
+        for root in roots:
+            if text == root or text.startswith(root + "/"):
+                return root + suffix + text[len(root) :]
+        return text
+
+    training = {**(data.get("training") or {}), "seed": seed}
+    renamed = {**_map_strings(data, moved), "training": training, "name": f"{data.get('name')}{suffix}"}
+    return renamed
+
+
+def _map_strings(value: Any, change: Any) -> Any:
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, Mapping):
+        return {key: _map_strings(item, change) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_map_strings(item, change) for item in value]
+    return value
+
+
+def _with_seed_entrants(entrants: Any, options: QuickstartOptions) -> Any:
+    """After each entrant that plays a seeded stage's model, the same algorithm's other seeds' models."""
+    if not isinstance(entrants, list):
+        return entrants  # not a list: the recipe's own validation says so
+    seeded = {
+        str(options.stage_dir(stage)): stage for stage in options.stages if stage.seeded and not stage.seed
+    }
+    grown = []
+    for entrant in entrants:
+        grown.append(entrant)
+        model = entrant.get("model") if isinstance(entrant, Mapping) else None
+        stage = seeded.get(str(model).removesuffix("/final")) if isinstance(model, str) else None
+        if stage is None:
+            continue
+        for seed in range(1, options.seed_count):
+            suffix = seed_suffix(seed)
+            grown.append(
+                {
+                    **entrant,
+                    "name": f"{entrant['name']}{suffix}",
+                    "model": f"{options.stage_dir(stage)}{suffix}",
+                }
+            )
+    return grown
+
+
 def produced_dirs(options: QuickstartOptions) -> list[Path]:
     """Every directory a stage writes, so the whole chain validates before the first stage runs."""
-    return [options.stage_dir(stage) for stage in STAGES]
+    return [options.stage_dir(stage) for stage in options.stages]
 
 
 def depends_on(raw: Mapping[str, Any], stage: Stage, options: QuickstartOptions) -> bool:

@@ -12,18 +12,29 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from arena.io import atomic_write_text
+from arena.leaderboard import render_json
+from arena.quickstart.algorithms import algorithm_table
+from arena.quickstart.intervals import best_response_edges, moves_intervals
+from arena.quickstart.narrative import combined_table, what_it_shows
 from arena.tournament.run import publish_dir
+
+ALGORITHMS_JSON = "algorithms.json"
+WITHOUT_COPY_JSON = "without-copy.json"  # the clones tournament's field without the copy, same matches
 
 
 def best_response_edge(move_probs: list[float], preferences: Any) -> float:
     """max over moves m of P(m beats a move drawn from move_probs) - 1/2: 0 only for an unexploitable mix."""
-    return max(sum(p * row[j] for j, p in enumerate(move_probs)) for row in preferences) - 0.5
+    return float(best_response_edges(np.array([move_probs]), preferences)[0])
 
 
 def moves_rows(task: Any, samples: dict[str, dict[str, list[Any]]]) -> list[dict[str, Any]]:
+    spans = moves_intervals(task, samples)
     rows = []
     for entrant, by_prompt in samples.items():
         texts = [sample.text for group in by_prompt.values() for sample in group]
@@ -33,14 +44,20 @@ def moves_rows(task: Any, samples: dict[str, dict[str, list[Any]]]) -> list[dict
         for move, share in zip(task.moves, probs or [None] * len(task.moves), strict=True):
             row[move.lower()] = share
         row["exploitability"] = best_response_edge(probs, task.preferences) if probs else None
+        for key in ("malformed", "exploitability"):
+            low_high = spans[entrant][key]
+            row[f"{key}_ci_low"], row[f"{key}_ci_high"] = low_high if low_high else (None, None)
         row["exploitability_tau"] = report.exploitability
         row["tau"] = report.tau
         rows.append(row)
     return rows
 
 
-def publish_moves_report(task: Any, recipe: Any, summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """Write moves.csv, moves.json and README.md beside the tournament's published leaderboard."""
+def publish_moves_report(
+    task: Any, recipe: Any, summary: dict[str, Any], matches_file: Path | None = None
+) -> list[dict[str, Any]]:
+    """Write moves.csv/json beside the tournament's published leaderboard, the algorithm table
+    (algorithms.csv/json, from the tournament's `matches_file`) and the README that reads them."""
     target = publish_dir(recipe)
     rows = moves_rows(task, summary["samples"])
     atomic_write_text(
@@ -49,13 +66,42 @@ def publish_moves_report(task: Any, recipe: Any, summary: dict[str, Any]) -> lis
     atomic_write_text(target / "moves.csv", _csv(rows))
     board = json.loads((target / "leaderboard.json").read_text())
     clone = first_clone(recipe)
-    original_board = target.parent / "leaderboard.json"
-    if clone is not None and original_board.is_file():
-        text = clones_readme(board, json.loads(original_board.read_text()), *clone)
+    if matches_file is None:
+        raise ValueError("the quickstart's reports need the tournament's matches (matches_file)")
+    import pandas as pd
+
+    matches = pd.read_csv(matches_file)
+    if clone is not None:
+        # The same field without the copy, from the same matches: the only difference is the copy.
+        without = _board_without(matches, clone[1], recipe)
+        atomic_write_text(target / WITHOUT_COPY_JSON, render_json(without))
+        text = clones_readme(board, json.loads(render_json(without)), *clone)
     else:
-        text = leaderboard_readme(board, rows, task)
+        table = algorithm_table(task, matches, summary["samples"])
+        atomic_write_text(target / ALGORITHMS_JSON, json.dumps(table, indent=2) + "\n")
+        atomic_write_text(target / "algorithms.csv", _csv([_flat(row) for row in table["models"]]))
+        text = leaderboard_readme(board, table, task)
     atomic_write_text(target / "README.md", text)
     return rows
+
+
+def _flat(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: " ".join(v) if isinstance(v, list) else v for k, v in row.items()}
+
+
+def _board_without(matches: Any, entrant: str, recipe: Any) -> Any:
+    """The leaderboard of the tournament's matches with `entrant` left out, rated as the tournament rates."""
+    from arena.ratings.matches import matches_from_frame
+    from arena.ratings.table import build_leaderboard
+
+    kept = matches[(matches["model_a"] != entrant) & (matches["model_b"] != entrant)]
+    return build_leaderboard(
+        matches_from_frame(kept, f"tournament {recipe.name} without {entrant}"),
+        f"{recipe.leaderboard or recipe.name} without {entrant}",
+        bootstrap=recipe.ratings.bootstrap,
+        seed=recipe.ratings.seed,
+        nash_temperature=recipe.ratings.nash_temperature,
+    )
 
 
 def first_clone(recipe: Any) -> tuple[str, str] | None:
@@ -81,128 +127,51 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def ranking_rows(
-    board: dict[str, Any], rows: list[dict[str, Any]], moves: tuple[str, ...] | list[str]
-) -> tuple[list[str], list[list[str]]]:
-    """The leaderboard's ratings beside each entrant's moves, as text cells (README and terminal)."""
-    by_model = {row["model"]: row for row in rows}
-    names = [m.lower() for m in moves]
-    headings = [
-        "model",
-        "Nash rating",
-        "Nash weight",
-        "Elo",
-        "win rate",
-        "malformed",
-        *names,
-        "exploitability",
-    ]
-    cells = []
-    for entry in board["models"]:
-        mine = by_model[entry["model"]]
-        cells.append(
-            [
-                entry["model"],
-                f"{entry['nash_rating']:.4f}",
-                f"{entry['nash_weight']:.4f}",
-                f"{entry['elo']:.1f}",
-                f"{entry['win_rate']:.3f}",
-                _fmt(mine["malformed"]),
-                *(_fmt(mine[name]) for name in names),
-                _fmt(mine["exploitability"]),
-            ]
-        )
-    return headings, cells
-
-
-def combined_table(board: dict[str, Any], rows: list[dict[str, Any]], moves: tuple[str, ...]) -> str:
-    """Markdown of `ranking_rows`."""
-    headings, cells = ranking_rows(board, rows, moves)
-    lines = ["| " + " | ".join(headings) + " |", "|---|" + "---:|" * (len(headings) - 1)]
-    lines += ["| " + " | ".join(row) + " |" for row in cells]
-    return "\n".join(lines) + "\n"
-
-
-def find_cycle(board: dict[str, Any]) -> tuple[str, str, str] | None:
-    """Three entrants a, b, c with a beating b, b beating c and c beating a (win rates above 1/2)."""
-    rates = {(p["model"], p["opponent"]): p["win_rate"] for p in board["pairs"]}
-    names = [m["model"] for m in board["models"]]
-    for a in names:
-        for b in names:
-            for c in names:
-                if rates.get((a, b), 0) > 0.5 and rates.get((b, c), 0) > 0.5 and rates.get((c, a), 0) > 0.5:
-                    return a, b, c
-    return None
-
-
-def leaderboard_readme(board: dict[str, Any], rows: list[dict[str, Any]], task: Any) -> str:
-    models = board["models"]
-    by_elo = max(models, key=lambda m: m["elo"])
-    by_weight = max(models, key=lambda m: m["nash_weight"])
-    support = board["nash"]["support"]
-    rated = [r for r in rows if r["exploitability"] is not None]
-    least = min(rated, key=lambda r: r["exploitability"]) if rated else None
-    most = max(rated, key=lambda r: r["exploitability"]) if rated else None
-    reference = next((r for r in rows if r["model"] == "reference"), None)
+def leaderboard_readme(board: dict[str, Any], table: dict[str, Any], task: Any) -> str:
+    """The README of the main board: the algorithm table and the claims read from its intervals."""
     tournament = board.get("tournament", {})
-    cycle = find_cycle(board)
-    if len(support) == 1:
-        nash = (
-            f"- **Nash**: `{by_weight['model']}` beats every other entrant head to head, so the maximum-entropy"
-            f" Nash equilibrium is `{by_weight['model']}` alone (weight 1) and its rating is 0. Every other"
-            " rating is negative: how much that entrant loses to the equilibrium."
-        )
-    else:
-        nash = (
-            f"- **Nash** mixes {', '.join(f'`{m}`' for m in support)}, with the largest weight on"
-            f" `{by_weight['model']}` ({by_weight['nash_weight']:.3f}). An entrant outside the mix has a"
-            " negative rating: the mix beats it."
-        )
-    if cycle is not None:
-        heatmap = (
-            f"- **The heatmap** (`heatmap.png`, row beats column) has a cycle: `{cycle[0]}` beats `{cycle[1]}`,"
-            f" `{cycle[1]}` beats `{cycle[2]}`, and `{cycle[2]}` beats `{cycle[0]}`. No single score (Elo, a"
-            " reward model) can order them; the Nash equilibrium mixes them instead."
-        )
-    else:
-        heatmap = (
-            "- **The heatmap** (`heatmap.png`, row beats column) has no cycle among these entrants: the cycle"
-            " is inside the game (rock beats scissors beats paper beats rock), and the exploitability column"
-            " measures it. Beating this field is not the same as being hard to beat."
-        )
+    rows = table["models"]
+    seeds = sorted({row["seeds"] for row in rows if row["model"] != "reference"})
     lines = [
         f"# {board['name']}: every algorithm against the reference, on the `moves` task",
         "",
         "Published by `arena quickstart` (`make quickstart`), which trains every entrant from nothing on two",
         "CPU cores: a tiny Llama, its reference policy (SFT on a corpus that plays 60% rock, 30% scissors,",
-        "10% paper, with 30% malformed sentences), a reward model, a preference model, and one policy per",
-        "algorithm (`recipes/quickstart/`). Each entrant answers"
-        f" {tournament.get('prompt_count', '?')} held-out prompts {tournament.get('samples_per_prompt', '?')}"
-        " times; the task's oracle judges every pair in both orders: a well-formed sentence beats a",
-        "malformed one, and between well-formed ones rock beats scissors beats paper beats rock.",
+        "10% paper, with 30% malformed sentences), a reward model, a preference model, and policies aligned",
+        f"by each algorithm (`recipes/quickstart/`), each recipe trained {' or '.join(map(str, seeds))} times"
+        " with different seeds."
+        f" Each of the {len(board['models'])} trained models answers {tournament.get('prompt_count', '?')}"
+        f" held-out prompts {tournament.get('samples_per_prompt', '?')} times; the task's oracle judges every"
+        " pair in both orders: a well-formed sentence beats a malformed one, and between well-formed ones rock",
+        "beats scissors beats paper beats rock.",
         "",
-        combined_table(board, rows, task.moves),
+        "## Algorithms",
+        "",
+        "Each row pools an algorithm's training runs (`runs`). `algorithms.json` has every number below;",
+        "`leaderboard.*`, `heatmap.png` and `index.html` rank each trained model on its own.",
+        "",
+        combined_table(table, rows, task.moves),
         "`malformed` and the moves are shares of each entrant's responses (the moves among the well-formed",
         "ones); `exploitability` is how much more than 1/2 the best single move wins against that move mix",
         "(0 for uniform play). `moves.csv` also has it regularised at the task's tau, as in KNOWN_ANSWERS.md.",
+        f"Intervals are 95% intervals of a two-stage bootstrap ({table['rounds']} rounds, seed {table['seed']}):"
+        " each round draws the replicates of the pipeline with replacement, then the prompts; `in support`",
+        "is the share of rounds whose Nash equilibrium plays the algorithm. `win rate` is the mean over the",
+        "other algorithms.",
         "",
         "## What it shows",
         "",
-        f"- **Elo** ranks `{by_elo['model']}` first (Elo {by_elo['elo']:.1f}, mean win rate"
-        f" {by_elo['win_rate']:.3f}). Elo averages over the field, so it rewards beating whichever entrants"
-        " happen to be there, and a copy of an entrant moves it (`clones/`).",
-        nash,
-        heatmap,
+        "Each claim compares intervals, not point estimates (`arena/quickstart/narrative.py` says the rules):",
+        "",
+        *what_it_shows(table, rows),
+        "",
+        "On another CPU kind the same recipes train to other weights and every point estimate moves (a rerun",
+        "on the same machine kind rewrites this folder byte for byte); the intervals resample the replicates",
+        "of the pipeline to cover that. `docs/reproducibility.md` compares CPU kinds.",
+        "",
+        "![win rates](heatmap.png)",
+        "",
     ]
-    if least is not None and most is not None:
-        moves = (
-            f"- **Moves**: `{least['model']}` plays the least exploitable mix (edge"
-            f" {_fmt(least['exploitability'])}), `{most['model']}` the most ({_fmt(most['exploitability'])})"
-        )
-        if reference is not None and reference["model"] not in (least["model"], most["model"]):
-            moves += f"; the reference's is {_fmt(reference['exploitability'])}"
-        lines.append(moves + ".")
-    lines += ["", "![win rates](heatmap.png)", ""]
     return "\n".join(lines)
 
 
@@ -212,9 +181,10 @@ def clones_readme(board: dict[str, Any], original: dict[str, Any], source: str, 
     lines = [
         f"# {board['name']}: clone invariance, with real entrants",
         "",
-        f"The quickstart's tournament again, with `{copy}`, an exact copy of `{source}`, entered as well",
-        "(published by `arena quickstart` from `recipes/quickstart/tournament-clones.yaml`). Nothing else",
-        "changed: the same models, prompts, samples and judgments (`../` is the tournament without the copy).",
+        f"The quickstart's seed-0 models again, with `{copy}`, an exact copy of `{source}`, entered as well",
+        "(published by `arena quickstart` from `recipes/quickstart/tournament-clones.yaml`). The columns",
+        f"without the copy rate the same matches with `{copy}`'s left out (`{WITHOUT_COPY_JSON}`): the same",
+        "models, prompts, samples and judgments, rated the same way.",
         "",
         "| model | Elo without copy | Elo with copy | Nash rating without | Nash rating with |"
         " Nash weight without | Nash weight with |",

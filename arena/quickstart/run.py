@@ -21,7 +21,6 @@ from arena import console
 from arena.errors import ArenaError
 from arena.io import atomic_write_text
 from arena.quickstart.plan import (
-    STAGES,
     QuickstartOptions,
     Stage,
     depends_on,
@@ -29,11 +28,12 @@ from arena.quickstart.plan import (
     produced_dirs,
     task_args,
 )
-from arena.recipes import parse_recipe, read_yaml_mapping, resolved_yaml
+from arena.recipes import output_dir, parse_recipe, read_yaml_mapping, resolved_yaml
 from arena.schema import assume_produced, convert
 from arena.tiny import TinyModelSpec
 
 STATE_FILE = "quickstart-stage.json"
+MATCHES_FILE = "matches.csv"  # every match of a tournament stage, for the algorithm table's bootstrap
 MODEL_SEED = 0
 TASK = "moves"
 
@@ -91,14 +91,15 @@ def run_quickstart(options: QuickstartOptions, host: Any) -> dict[str, Any]:
 
 
 def _selected(options: QuickstartOptions) -> list[Stage]:
+    stages = options.stages
     if not options.until:
-        return list(STAGES)
-    names = [stage.name for stage in STAGES]
+        return list(stages)
+    names = [stage.name for stage in stages]
     unknown = [name for name in options.until if name not in names]
     if unknown:
         raise ArenaError(f"--until: unknown stage '{unknown[0]}' (stages: {', '.join(names)})")
     last = max(names.index(name) for name in options.until)
-    return list(STAGES[: last + 1])
+    return list(stages[: last + 1])
 
 
 def _prepare_all(stages: list[Stage], options: QuickstartOptions, host: Any) -> list[_Prepared]:
@@ -179,10 +180,11 @@ def _tournament(item: _Prepared, host: Any) -> tuple[str, bool]:
     from arena.quickstart.report import publish_moves_report
     from arena.tournament.run import run_tournament
 
-    summary = run_tournament(item.recipe, item.file, host)
+    matches_file = output_dir(item.recipe) / MATCHES_FILE
+    summary = run_tournament(item.recipe, item.file, host, export=str(matches_file))
     task_entry = host.registries["tasks"].get(TASK)
     task = task_entry.build(item.recipe.task.args)
-    publish_moves_report(task, item.recipe, summary)
+    publish_moves_report(task, item.recipe, summary, matches_file)
     outcome = (
         f"{len(summary['entrants'])} entrants, {summary['matches']} matches on {summary['prompts']} prompts "
         f"({summary['backend']}); published to {summary['leaderboard']}/"

@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 from arena import console
+from arena.quickstart.narrative import ranking_rows
 from arena.quickstart.plan import QuickstartOptions
-from arena.quickstart.report import ranking_rows
+from arena.quickstart.report import ALGORITHMS_JSON
 
 
 def print_summary(out: Any, summary: dict[str, Any], options: QuickstartOptions) -> None:
@@ -25,10 +26,18 @@ def print_summary(out: Any, summary: dict[str, Any], options: QuickstartOptions)
     ):
         board = json.loads(board_file.read_text())
         moves = json.loads(moves_file.read_text())
-        out.print(
-            console.table(
-                f"leaderboard {board['name']}", *ranking_rows(board, moves["entrants"], moves["moves"])
+        table_file = options.publish_to / ALGORITHMS_JSON
+        if table_file.is_file():  # the algorithm table: each algorithm's training runs pooled
+            table = json.loads(table_file.read_text())
+            title, cells = (
+                f"algorithms ({board['name']})",
+                ranking_rows(table, table["models"], moves["moves"]),
             )
-        )
+        else:
+            title, cells = (
+                f"leaderboard {board['name']}",
+                ranking_rows(board, moves["entrants"], moves["moves"]),
+            )
+        out.print(console.table(title, *cells))
         out.print(f"published to {options.publish_to}/ (README.md, heatmap.png, index.html)")
     out.print(f"{len(summary['results'])} stages in {summary['seconds']:.1f} s; runs in {options.out}/")

@@ -16,7 +16,15 @@ import pytest
 import yaml
 
 from arena.leaderboard import FILES
-from arena.quickstart.plan import REDUCED_DEFAULT_STEPS, REDUCED_STEPS, REDUCED_TASK_ARGS, STAGES
+from arena.quickstart.plan import (
+    REDUCED_DEFAULT_STEPS,
+    REDUCED_SEEDS,
+    REDUCED_STEPS,
+    REDUCED_TASK_ARGS,
+    SEEDS,
+    STAGES,
+    quickstart_stages,
+)
 from arena.testing import run_arena
 
 # The tests share the module fixture `reduced` (one reduced run and its rerun): one worker builds it once.
@@ -29,7 +37,8 @@ MOVES = ("rock", "scissors", "paper")
 # read from the task, so the exploitability below is checked against an independent computation.
 BEATS = {"rock": "scissors", "scissors": "paper", "paper": "rock"}
 QUICKSTART_FILES = (*FILES, "moves.csv", "moves.json", "README.md")
-TRAIN_STAGES = [s.name for s in STAGES if s.kind == "train"]
+REDUCED_STAGES = quickstart_stages(REDUCED_SEEDS)  # a reduced run trains each aligned algorithm twice
+TRAIN_STAGES = [s.name for s in REDUCED_STAGES if s.kind == "train"]
 
 
 def edge(shares: dict[str, float]) -> float:
@@ -62,8 +71,8 @@ def reduced(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_every_stage_finished_with_its_outputs(reduced: dict[str, Any]) -> None:
     out = reduced["root"] / "out"
     summary = json.loads((out / "summary.json").read_text())
-    assert [s["name"] for s in summary["stages"]] == [s.name for s in STAGES]
-    for stage in STAGES:
+    assert [s["name"] for s in summary["stages"]] == [s.name for s in REDUCED_STAGES]
+    for stage in REDUCED_STAGES:
         state = json.loads((out / stage.name / "quickstart-stage.json").read_text())
         assert state["finished"] is True, stage.name
     assert (out / "base" / "config.json").is_file() and (out / "base" / "tokenizer.json").is_file()
@@ -78,8 +87,21 @@ def test_every_stage_finished_with_its_outputs(reduced: dict[str, Any]) -> None:
     for online in ("ppo", "nash-md", "online-ipo"):
         value = json.loads((out / online / "summary.json").read_text())["preference_vs_reference"]
         assert 0.0 <= value <= 1.0
+    # Replicate 1 is the same recipe with training seed 1, reading replicate 1's reference and judges.
+    for name in ("dpo", "nash-md"):
+        base = yaml.safe_load((out / name / "recipe.yaml").read_text())
+        seeded = yaml.safe_load((out / f"{name}-s1" / "recipe.yaml").read_text())
+        assert seeded["training"]["seed"] == 1 and base["training"]["seed"] == 0
+        text = json.dumps({k: v for k, v in base.items() if k not in ("name", "training")})
+        for stage in ("sft", "reward-model", "preference-model", name):
+            text = text.replace(f'{out}/{stage}"', f'{out}/{stage}-s1"').replace(
+                f"{out}/{stage}/", f"{out}/{stage}-s1/"
+            )
+        assert {k: v for k, v in seeded.items() if k not in ("name", "training")} == json.loads(text)
+        weights = [(out / run / "final" / "model.safetensors").read_bytes() for run in (name, f"{name}-s1")]
+        assert weights[0] != weights[1]
     # The terminal summary names every stage and the leaderboard's entrants.
-    for stage in STAGES:
+    for stage in REDUCED_STAGES:
         assert stage.name in reduced["first"].stdout
 
 
@@ -87,11 +109,11 @@ def test_every_stage_finished_with_its_outputs(reduced: dict[str, Any]) -> None:
 @pytest.mark.parametrize("board", ["", "clones"])
 def test_published_leaderboards_are_well_formed(reduced: dict[str, Any], board: str) -> None:
     target = reduced["root"] / "board" / board
-    for name in QUICKSTART_FILES:
+    extra = ("without-copy.json",) if board else ("algorithms.json", "algorithms.csv")
+    for name in (*QUICKSTART_FILES, *extra):
         assert (target / name).is_file() and (target / name).stat().st_size > 0, name
-    check_board(
-        target, REPO / "recipes" / "quickstart" / ("tournament-clones.yaml" if board else "tournament.yaml")
-    )
+    recipe = REPO / "recipes" / "quickstart" / ("tournament-clones.yaml" if board else "tournament.yaml")
+    check_board(target, recipe, REDUCED_SEEDS)
     moves = json.loads((target / "moves.json").read_text())
     per_entrant = 2 * REDUCED_TASK_ARGS["eval_prompts"]  # samples_per_prompt 2 in a reduced run
     assert {row["samples"] for row in moves["entrants"]} == {per_entrant}
@@ -99,7 +121,9 @@ def test_published_leaderboards_are_well_formed(reduced: dict[str, Any], board: 
 
 @pytest.mark.slow
 def test_clone_changes_elo_but_not_nash(reduced: dict[str, Any]) -> None:
-    alone = ratings(reduced["root"] / "board")
+    # The field without the copy: the same matches with the copy's left out (the main board has every
+    # replicate in it, a different field).
+    alone = ratings(reduced["root"] / "board" / "clones", "without-copy.json")
     cloned = ratings(reduced["root"] / "board" / "clones")
     assert cloned["nash-md-copy"]["nash_rating"] == pytest.approx(cloned["nash-md"]["nash_rating"], abs=1e-9)
     for name, row in alone.items():
@@ -128,8 +152,9 @@ def test_a_changed_recipe_redoes_only_what_reads_it(reduced: dict[str, Any], tmp
     result = run_arena([*reduced["args"], "--recipes", str(recipes), "--dry-run"], cwd=REPO)
     assert result.returncode == 0, result.stderr
     actions = plan_actions(result.stdout)
-    redo = {"dpo", "tournament", "tournament-clones"}  # the tournaments read dpo's model
-    assert actions == {s.name: ("run" if s.name in redo else "reuse") for s in STAGES}
+    # Both of dpo's training runs, and the tournaments, which read their models.
+    redo = {"dpo", "dpo-s1", "tournament", "tournament-clones"}
+    assert actions == {s.name: ("run" if s.name in redo else "reuse") for s in REDUCED_STAGES}
 
 
 def test_bad_recipe_stops_before_anything_is_written(tmp_path: Path) -> None:
@@ -159,18 +184,17 @@ def test_missing_recipes_directory_is_one_line(tmp_path: Path) -> None:
 def test_committed_leaderboard_is_consistent(board: str) -> None:
     target = PUBLISHED / board
     recipe = REPO / "recipes" / "quickstart" / ("tournament-clones.yaml" if board else "tournament.yaml")
-    check_board(target, recipe)
+    check_board(target, recipe, SEEDS)
     # The README is generated from the files beside it: regenerating it gives the committed text.
     from arena.quickstart import report
 
     board_json = json.loads((target / "leaderboard.json").read_text())
-    rows = json.loads((target / "moves.json").read_text())["entrants"]
     if board:
-        expected = report.clones_readme(
-            board_json, json.loads((PUBLISHED / "leaderboard.json").read_text()), "nash-md", "nash-md-copy"
-        )
+        without = json.loads((target / "without-copy.json").read_text())
+        expected = report.clones_readme(board_json, without, "nash-md", "nash-md-copy")
     else:
-        expected = report.leaderboard_readme(board_json, rows, _Task())
+        table = json.loads((target / "algorithms.json").read_text())
+        expected = report.leaderboard_readme(board_json, table, _Task())
     assert (target / "README.md").read_text() == expected
 
 
@@ -181,8 +205,8 @@ class _Task:
     moves = ("Rock", "Scissors", "Paper")
 
 
-def ratings(target: Path) -> dict[str, dict[str, float]]:
-    return {row["model"]: row for row in json.loads((target / "leaderboard.json").read_text())["models"]}
+def ratings(target: Path, file: str = "leaderboard.json") -> dict[str, dict[str, float]]:
+    return {row["model"]: row for row in json.loads((target / file).read_text())["models"]}
 
 
 def plan_actions(stdout: str) -> dict[str, str]:
@@ -195,11 +219,14 @@ def plan_actions(stdout: str) -> dict[str, str]:
     return actions
 
 
-def check_board(target: Path, recipe_file: Path) -> None:
-    """Entrants as in the recipe; win rates antisymmetric; Nash weights a distribution; the moves' shares
-    and exploitability agree with each other and with an independent computation."""
+def check_board(target: Path, recipe_file: Path, seeds: int) -> None:
+    """Entrants as in the recipe (the main tournament: with `seeds` training runs of every aligned
+    algorithm); win rates antisymmetric; Nash weights a distribution; the moves' shares and exploitability
+    agree with each other and with an independent computation."""
     recipe = yaml.safe_load(recipe_file.read_text())
     entrants = [e["name"] for e in recipe["entrants"]]
+    if recipe["name"] == "quickstart":  # the quickstart enters every replicate of the trained pipeline
+        entrants = [name + (f"-s{k}" if k else "") for name in entrants for k in range(seeds)]
     board = json.loads((target / "leaderboard.json").read_text())
     assert sorted(m["model"] for m in board["models"]) == sorted(entrants)
     assert sum(m["nash_weight"] for m in board["models"]) == pytest.approx(1.0, abs=1e-9)
@@ -227,9 +254,13 @@ def test_dry_run_validates_the_whole_chain_before_any_stage_ran(tmp_path: Path) 
     assert not (tmp_path / "out").exists()
 
 
-def test_readme_shows_the_committed_quickstart_table() -> None:
-    from arena.quickstart.report import combined_table
+def test_readme_shows_the_committed_quickstart_table_and_claims() -> None:
+    """The main README's quickstart table and every claim under it are generated from the committed board."""
+    from arena.quickstart.narrative import combined_table, what_it_shows
 
-    board = json.loads((PUBLISHED / "leaderboard.json").read_text())
-    moves = json.loads((PUBLISHED / "moves.json").read_text())
-    assert combined_table(board, moves["entrants"], tuple(moves["moves"])) in (REPO / "README.md").read_text()
+    table = json.loads((PUBLISHED / "algorithms.json").read_text())
+    moves = json.loads((PUBLISHED / "moves.json").read_text())["moves"]
+    readme = (REPO / "README.md").read_text()
+    assert combined_table(table, table["models"], tuple(moves)) in readme
+    for claim in what_it_shows(table, table["models"]):
+        assert claim in readme
