@@ -245,6 +245,7 @@ class RatingSettings:
 class TournamentRecipe:
     """A round-robin tournament between policies, judged in both orders, published as a leaderboard."""
 
+    __moved__ = {"bootstrap": "ratings: {bootstrap: N}"}
     kind: Literal["tournament"]
     name: str
     entrants: list[Entrant]

@@ -306,7 +306,10 @@ def _convert_dataclass(value: Any, cls: type, key: str, context: Context) -> Any
     if not isinstance(value, Mapping):
         raise FieldError(key, f"expected {describe(cls)}, got {_show(value)}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    moved: Mapping[str, str] = getattr(cls, "__moved__", {})  # keys an earlier version read elsewhere
     for name in value:
+        if name in moved:
+            raise FieldError(_join(key, str(name)), f"unknown key (it moved: write {moved[name]})")
         if name not in fields:
             raise FieldError(_join(key, str(name)), f"unknown key{did_you_mean(str(name), fields)}")
     hints = get_type_hints(cls, include_extras=True)

@@ -90,6 +90,13 @@ MALFORMED: list[tuple[str, str, str, str, str]] = [
     ),
     ("unknown-top-key", TRAIN, "training:", "trainig:", "trainig: unknown key (did you mean 'training'?)"),
     (
+        "moved-key",
+        TOURNAMENT,
+        "backend: echo-fixture",
+        "backend: echo-fixture\nbootstrap: 10",
+        "bootstrap: unknown key (it moved: write ratings: {bootstrap: N})",
+    ),
+    (
         "unknown-nested-key",
         TRAIN,
         "learning_rate: 1e-4",
