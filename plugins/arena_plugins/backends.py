@@ -21,7 +21,7 @@ class VLLMArgs(VLLMBackendConfig):
     """`args:` of the `vllm` backend: Arena's settings, plus `engine_args` given to `vllm.LLM` as they are
     (e.g. pipeline_parallel_size, max_num_seqs, enable_prefix_caching); they win over Arena's own."""
 
-    engine_args: dict[str, Any] = field(default_factory=dict)
+    engine_args: dict[str, Any] = field(default_factory=dict)  # any other vllm.LLM keyword, passed as is
 
 
 @hookimpl

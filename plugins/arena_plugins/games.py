@@ -117,7 +117,7 @@ GameName = Literal["dice", "two-actions", "order3", "cycle3"]
 class GameArgs:
     """`args:` of a game task: optionally replace the reference policy mu."""
 
-    reference: list[Annotated[float, Range(0, low_open=True)]] | None = None
+    reference: list[Annotated[float, Range(0, low_open=True)]] | None = None  # None: the game's own mu
 
     def check(self) -> tuple[str, str] | None:
         if self.reference is not None and abs(sum(self.reference) - 1.0) > 1e-6:
@@ -129,7 +129,7 @@ class GameArgs:
 class GameOracleArgs:
     """`args:` of the `game-oracle` judge: which game's matrix to read."""
 
-    game: GameName
+    game: GameName  # the known-answer game whose exact preference matrix judges
 
 
 class GameTask:
@@ -227,10 +227,10 @@ def _game_with_reference(game: MatrixGame, args: GameArgs) -> MatrixGame:
 class MatrixGameArgs:
     """`args:` of the `matrix-game` task: any game, given in the recipe."""
 
-    actions: list[str]
-    preferences: list[list[Annotated[float, Range(0, 1)]]]
+    actions: list[str]  # one token each: the responses a policy can give
+    preferences: list[list[Annotated[float, Range(0, 1)]]]  # P[i][j] = P(action i beats j), P + P^T = 1
     reference: list[Annotated[float, Range(0, low_open=True)]] | None = None  # default: uniform
-    prompt: str = GAME_PROMPT
+    prompt: str = GAME_PROMPT  # the one fixed prompt the actions answer
 
     def check(self) -> tuple[str, str] | None:
         k = len(self.actions)
@@ -271,7 +271,7 @@ def _game_factory(name: str) -> Callable[[GameArgs], GameTask]:
 class RewardTableArgs:
     """`args:` of the `reward-table` judge: a fixed reward per response text (stripped)."""
 
-    rewards: dict[str, float]
+    rewards: dict[str, float]  # response text -> its reward
     default: float = -1.0  # the reward of any other text
 
 

@@ -41,15 +41,17 @@ class RewardModelTrainingArgs:
     # Coefficient of mean((r_chosen + r_rejected)^2), which keeps rewards centred on 0 (TRL's
     # center_rewards_coefficient); Bradley-Terry itself only sees reward differences.
     center_rewards: Annotated[float, Range(0)] = 0.0
-    trust_remote_code: bool = False
+    trust_remote_code: bool = False  # run code shipped with a hub model (off: Arena never runs it unasked)
 
 
 @dataclass
 class PreferenceModelTrainingArgs:
     """`args:` of a `kind: judge` recipe training a preference model (cross-entropy on both orders)."""
 
-    label_smoothing: Annotated[float, Range(0, 0.49)] = 0.0
-    trust_remote_code: bool = False
+    label_smoothing: Annotated[float, Range(0, 0.49)] = (
+        0.0  # eps: each label taken as flipped with probability eps
+    )
+    trust_remote_code: bool = False  # run code shipped with a hub model (off: Arena never runs it unasked)
 
 
 @dataclass
@@ -59,9 +61,9 @@ class ClassifierJudgeArgs:
     path: Annotated[str, ModelRef("judge directory")]  # OUT/final of `arena train` on a judge recipe
     batch_size: Annotated[int, Range(1)] = 16  # sequences per forward pass
     max_length: Annotated[int, Range(8)] | None = None  # default: what it was trained with, else 1024
-    device: str = "auto"
+    device: str = "auto"  # auto: a GPU when torch sees one, else the CPU
     dtype: Dtype = "auto"  # auto: bf16 on a GPU, fp32 on the CPU
-    trust_remote_code: bool = False
+    trust_remote_code: bool = False  # run code shipped with a hub model (off: Arena never runs it unasked)
 
 
 @dataclass
@@ -78,7 +80,7 @@ class PreferenceModelArgs(ClassifierJudgeArgs):
 class LLMJudgeArgs:
     """`args:` of the `llm` judge: a generative model asked which response is better."""
 
-    model: Annotated[str, ModelRef()]
+    model: Annotated[str, ModelRef()]  # the judge model: a local directory or a hub id
     # The question; {prompt}, {response_a} and {response_b} are filled in (write {{ and }} for braces).
     # It goes through the model's chat template when the tokenizer has one.
     template: str = DEFAULT_TEMPLATE
@@ -88,10 +90,10 @@ class LLMJudgeArgs:
     # tournament stops when more than its `judge.max_unreadable` of them are).
     min_answer_mass: Annotated[float, Range(0, 1)] = 0.5
     max_response_tokens: Annotated[int, Range(1)] = 1024  # longer responses are cut (and counted)
-    batch_size: Annotated[int, Range(1)] = 8
-    device: str = "auto"
-    dtype: Dtype = "auto"
-    trust_remote_code: bool = False
+    batch_size: Annotated[int, Range(1)] = 8  # questions per forward pass (each pair is asked in both orders)
+    device: str = "auto"  # auto: a GPU when torch sees one, else the CPU
+    dtype: Dtype = "auto"  # auto: bf16 on a GPU, fp32 on the CPU
+    trust_remote_code: bool = False  # run code shipped with a hub model (off: Arena never runs it unasked)
 
     def check(self) -> tuple[str, str] | None:
         try:
@@ -117,7 +119,7 @@ class LLMJudgeArgs:
 class OracleArgs:
     """`args:` of the `oracle` judge: a task's exact preferences (its `oracle_judge()`)."""
 
-    task: Annotated[str, PluginName("tasks")]
+    task: Annotated[str, PluginName("tasks")]  # the task whose exact preferences judge
     args: Any = field(default_factory=dict)  # the task's own args, checked when the judge is built
 
 

@@ -76,18 +76,21 @@ class MovesArgs:
     """`args:` of the `moves` task."""
 
     seed: int = 0  # prompt split, corpus, SFT rows, pairs and diagnostic samples all derive from it
-    train_prompts: Annotated[int, AtLeastOne] = 64
+    train_prompts: Annotated[int, AtLeastOne] = 64  # prompts the policies and judges train on
     eval_prompts: Annotated[int, AtLeastOne] = 32  # disjoint from the train prompts
+    # The reference's move distribution (rock, scissors, paper) in its SFT corpus: mu of the move game.
     reference: list[Annotated[float, Positive]] = field(default_factory=lambda: list(DICE_REFERENCE))
     malformed: Annotated[float, Range(0, 0.95)] = 0.3  # share of the reference's responses that break form
-    matrix: MatrixName = "dice"
+    matrix: MatrixName = (
+        "dice"  # the move game: dice (each beats the next 5/9) or cycle (hard rock-paper-scissors)
+    )
     sft_rows: Annotated[int, AtLeastOne] = 2000  # completions_rows(): the reference's SFT data
     pairs: Annotated[int, AtLeastOne] = 2000  # pairs_rows(): oracle-labelled pairs on train prompts
     eval_pairs: Annotated[int, AtLeastOne] = 400  # pairs_rows(split="eval"): on eval prompts
     # The tau of the task's exploitability: in reports, and in training diagnostics beside the algorithm's.
     tau: Annotated[float, Positive] = 0.1
     diagnostic_samples: Annotated[int, AtLeastOne] = 64  # responses sampled per diagnostics() call
-    max_new_tokens: Annotated[int, AtLeastOne] = 24
+    max_new_tokens: Annotated[int, AtLeastOne] = 24  # longest response sampled for the task's diagnostics
 
     def check(self) -> tuple[str, str] | None:
         if len(self.reference) != len(MOVES):
@@ -104,7 +107,7 @@ class MovesArgs:
 class MovesOracleArgs:
     """`args:` of the `moves-oracle` judge: which move matrix it reads."""
 
-    matrix: MatrixName = "dice"
+    matrix: MatrixName = "dice"  # as the moves task's: dice or cycle
 
 
 def build_moves_task(args: MovesArgs) -> Any:

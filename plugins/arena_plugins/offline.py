@@ -21,8 +21,12 @@ class SFTArgs:
 class DPOArgs:
     """-log sigmoid(beta * h), h = [log pi(y_w) - log pi_ref(y_w)] - [log pi(y_l) - log pi_ref(y_l)]."""
 
-    beta: Annotated[float, Range(0, low_open=True)] = 0.1
-    loss: Literal["sigmoid", "hinge", "robust"] = "sigmoid"
+    beta: Annotated[float, Range(0, low_open=True)] = (
+        0.1  # inverse temperature of the implicit reward; higher stays nearer the reference
+    )
+    loss: Literal["sigmoid", "hinge", "robust"] = (
+        "sigmoid"  # DPO, SLiC's hinge max(0, 1 - beta h), robust DPO
+    )
     # Probability that a label is flipped: cDPO with `sigmoid`, the unbiased estimator with `robust`.
     label_smoothing: Annotated[float, Range(0, 0.49)] = 0.0
     length_normalized: bool = False  # divide each log-ratio by the completion's token count
@@ -42,7 +46,7 @@ class DPOArgs:
 class IPOArgs:
     """(h - 1/(2 tau))^2 (Azar et al. 2023), h the same log-ratio margin as DPO's."""
 
-    tau: Annotated[float, Range(0, low_open=True)] = 0.1
+    tau: Annotated[float, Range(0, low_open=True)] = 0.1  # regularisation: the target margin h is 1/(2 tau)
     # Off by default, as in the paper. TRL's `loss_type="ipo"` averages log-probs over tokens (on).
     length_normalized: bool = False
     rpo_alpha: Annotated[float, Range(0)] = 0.0  # as DPO's: + rpo_alpha x the chosen per-token NLL

@@ -42,8 +42,8 @@ class RayExecutorArgs:
     num_cpus: Annotated[int, Range(1)] | None = None  # CPUs of a Ray started in this process
     generation_workers: Annotated[int, Range(1)] = 2  # actors generating at once (one engine each)
     judge_workers: Annotated[int, Range(1)] = 1  # actors judging at once (one judge each)
-    cpus_per_worker: Annotated[float, Range(0, low_open=True)] = 1.0
-    gpus_per_worker: Annotated[float, Range(0)] = 0.0
+    cpus_per_worker: Annotated[float, Range(0, low_open=True)] = 1.0  # Ray CPUs reserved by each actor
+    gpus_per_worker: Annotated[float, Range(0)] = 0.0  # Ray GPUs reserved by each actor (fractions share one)
     # Blocks queued per actor: the next one is ready in the actor while the driver stores the last.
     blocks_in_flight: Annotated[int, Range(1)] = 2
 
