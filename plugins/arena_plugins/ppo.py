@@ -136,9 +136,7 @@ class PPO(OnlineAlgorithm):
         from arena.generation.tensors import positions_from_mask
 
         prompt_ids = self.policy.encode_prompts(responses.prompts)
-        tokens = [
-            ids if not isinstance(self.rollouts, ActionRollouts) else ids for ids in responses.token_ids
-        ]
+        tokens = list(responses.token_ids)  # an action's one token and a text's tokens alike
         input_ids, attention, _ = right_padded_pairs(prompt_ids, tokens, self.policy.tokenizer.pad_token_id)
         input_ids, attention = input_ids.to(self.policy.device), attention.to(self.policy.device)
         states = decoder(
