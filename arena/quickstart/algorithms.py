@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from arena.quickstart.intervals import CONFIDENCE, best_response_edges, prompt_counts
+from arena.quickstart.intervals import CONFIDENCE, Interval, best_response_edges, prompt_counts
 from arena.ratings.bradley_terry import ELO_MEAN, ELO_PER_NAT, fit_strengths
 from arena.ratings.nash import max_entropy_nash, nash_ratings
 
@@ -230,10 +230,9 @@ def _plain(value: Any) -> float | None:
 def _tied(rows: list[dict[str, Any]], key: str) -> list[str]:
     """The leader by `key` first, then every row whose interval overlaps the leader's."""
     leader = max(rows, key=lambda row: row[key])
-    low, high = leader[f"{key}_ci_low"], leader[f"{key}_ci_high"]
-    others = [
-        row
-        for row in rows
-        if row is not leader and row[f"{key}_ci_low"] <= high and low <= row[f"{key}_ci_high"]
-    ]
+
+    def span(row: dict[str, Any]) -> Interval:
+        return Interval(row[f"{key}_ci_low"], row[f"{key}_ci_high"])
+
+    others = [row for row in rows if row is not leader and span(row).overlaps(span(leader))]
     return [leader["model"], *(row["model"] for row in sorted(others, key=lambda row: -row[key]))]

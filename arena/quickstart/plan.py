@@ -164,25 +164,23 @@ def _reseeded(data: dict[str, Any], seed: int, options: QuickstartOptions) -> di
     stage (its output, the reference and judges it reads) moved to that stage's replicate."""
     suffix = seed_suffix(seed)
     roots = [str(options.stage_dir(stage)) for stage in _BASE_STAGES if stage.seeded]
-
-    def moved(text: str) -> str:
-        for root in roots:
-            if text == root or text.startswith(root + "/"):
-                return root + suffix + text[len(root) :]
-        return text
-
     training = {**(data.get("training") or {}), "seed": seed}
-    renamed = {**_map_strings(data, moved), "training": training, "name": f"{data.get('name')}{suffix}"}
-    return renamed
+    moved = _with_prefixes_moved(data, [(root, root + suffix) for root in roots])
+    return {**moved, "training": training, "name": f"{data.get('name')}{suffix}"}
 
 
-def _map_strings(value: Any, change: Any) -> Any:
+def _with_prefixes_moved(value: Any, moves: list[tuple[str, str]]) -> Any:
+    """Every string in `value` that is a path `old` or lies under it (`old/...`), moved to `new`; the first
+    matching (old, new) pair wins."""
     if isinstance(value, str):
-        return change(value)
+        for old, new in moves:
+            if value == old or value.startswith(old + "/"):
+                return new + value[len(old) :]
+        return value
     if isinstance(value, Mapping):
-        return {key: _map_strings(item, change) for key, item in value.items()}
+        return {key: _with_prefixes_moved(item, moves) for key, item in value.items()}
     if isinstance(value, list):
-        return [_map_strings(item, change) for item in value]
+        return [_with_prefixes_moved(item, moves) for item in value]
     return value
 
 
@@ -224,16 +222,9 @@ def depends_on(raw: Mapping[str, Any], stage: Stage, options: QuickstartOptions)
 
 
 def _relocate(value: Any, options: QuickstartOptions) -> Any:
-    if isinstance(value, str):
-        for prefix, target in ((RECIPE_OUT, options.out), (RECIPE_PUBLISH, options.publish_to)):
-            if value == prefix or value.startswith(prefix + "/"):
-                return str(target) + value[len(prefix) :]
-        return value
-    if isinstance(value, Mapping):
-        return {key: _relocate(item, options) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_relocate(item, options) for item in value]
-    return value
+    return _with_prefixes_moved(
+        value, [(RECIPE_OUT, str(options.out)), (RECIPE_PUBLISH, str(options.publish_to))]
+    )
 
 
 def _strings(value: Any) -> list[str]:

@@ -74,8 +74,9 @@ def publish_moves_report(
     if clone is not None:
         # The same field without the copy, from the same matches: the only difference is the copy.
         without = _board_without(matches, clone[1], recipe)
-        atomic_write_text(target / WITHOUT_COPY_JSON, render_json(without))
-        text = clones_readme(board, json.loads(render_json(without)), *clone)
+        without_json = render_json(without)
+        atomic_write_text(target / WITHOUT_COPY_JSON, without_json)
+        text = clones_readme(board, json.loads(without_json), *clone)
     else:
         table = algorithm_table(task, matches, summary["samples"])
         atomic_write_text(target / ALGORITHMS_JSON, json.dumps(table, indent=2) + "\n")

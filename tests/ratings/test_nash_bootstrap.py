@@ -62,22 +62,30 @@ def cyclic_battles(seed: int, n: int = 1500) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_every_round_equals_the_full_solver(seed: int) -> None:
-    matches = matches_from_frame(cyclic_battles(seed))
+def rounds_and_chunks(
+    matches: Any, rounds: int, seed: int
+) -> tuple[list[str], np.ndarray, np.ndarray, Any, list[BootstrapChunk]]:
+    """(models, the point estimate's W and equilibrium, NashBootstrap's samples, the Bradley-Terry chunks
+    they were computed from), so a test can solve each round again on its own."""
     models, observed, _ = win_rate_matrix(matches)
     fit = bradley_terry(matches, bootstrap=0)
     W = np.where(np.isnan(observed), fit.win_probability(), observed)
     point = max_entropy_nash(W)
-    rounds = NashBootstrap(W, np.flatnonzero(point > 0))
+    nash_rounds = NashBootstrap(W, np.flatnonzero(point > 0))
     chunks: list[BootstrapChunk] = []
 
     def both(chunk: BootstrapChunk) -> None:
         chunks.append(chunk)
-        rounds.consume(chunk)
+        nash_rounds.consume(chunk)
 
-    bradley_terry(matches, bootstrap=120, seed=seed, each_chunk=both)
-    samples = rounds.samples()
+    bradley_terry(matches, bootstrap=rounds, seed=seed, each_chunk=both)
+    return models, W, point, nash_rounds.samples(), chunks
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_round_equals_the_full_solver(seed: int) -> None:
+    matches = matches_from_frame(cyclic_battles(seed))
+    models, W, point, samples, chunks = rounds_and_chunks(matches, rounds=120, seed=seed)
     supports = set()
     for r, W_r in enumerate(round_matrices(chunks, len(models))):
         expected = max_entropy_nash(W_r)
@@ -230,19 +238,7 @@ def test_seeded_and_deterministic() -> None:
 def test_chatbot_arena_rounds_equal_the_full_solver(chatbot_arena_json: Path) -> None:
     matches = read_matches(chatbot_arena_json)
     n = len(matches.models)
-    models, observed, _ = win_rate_matrix(matches)
-    point_fit = bradley_terry(matches, bootstrap=0)
-    W = np.where(np.isnan(observed), point_fit.win_probability(), observed)
-    point = max_entropy_nash(W)
-    rounds = NashBootstrap(W, np.flatnonzero(point > 0))
-    chunks: list[BootstrapChunk] = []
-
-    def both(chunk: BootstrapChunk) -> None:
-        chunks.append(chunk)
-        rounds.consume(chunk)
-
-    bradley_terry(matches, bootstrap=60, seed=0, each_chunk=both)
-    samples = rounds.samples()
+    models, W, point, samples, chunks = rounds_and_chunks(matches, rounds=60, seed=0)
     matrices = round_matrices(chunks, n)
     mixed = [r for r in range(60) if np.sum(samples.weight[r] > 0) > 1]
     assert mixed, "some rounds have a mixed equilibrium"
