@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from arena.errors import ArenaError
 from arena.quickstart.intervals import CONFIDENCE, Interval, best_response_edges, prompt_counts
 from arena.ratings.bradley_terry import ELO_MEAN, ELO_PER_NAT, fit_strengths
 from arena.ratings.nash import max_entropy_nash, nash_ratings
@@ -32,6 +33,10 @@ SEED = 0
 SUPPORT_FLOOR = 1e-9
 TIE_RULE = "tied when the closed 95% intervals overlap the leader's"
 _SEED_SUFFIX = re.compile(r"-s\d+$")
+
+
+class ReplicateMismatch(ArenaError, ValueError):
+    """Entrants whose names do not give every algorithm the same replicates: one line for the user."""
 
 
 def algorithm_of(entrant: str) -> str:
@@ -103,7 +108,10 @@ def algorithm_table(
         for algo, members in zip(algorithms, groups, strict=True)
     }
     if len({tuple(found) for found in replicates.values()}) != 1:
-        raise ValueError(f"every algorithm needs the same replicates (seeds), got {replicates}")
+        raise ReplicateMismatch(
+            "tournament entrants: every algorithm needs the same replicates (entrants named <algorithm> and "
+            f"<algorithm>-s<k>), got {replicates}"
+        )
     rng = np.random.default_rng(seed)
     run_weights = _replicate_draws(entrants, rounds, rng)
     prompt_weights = np.vstack(
