@@ -254,7 +254,7 @@ def run_arena(args: argparse.Namespace, model_dir: Path, data: Path, out: Path) 
     # Where Arena is not pip-installed (e.g. a GPU machine with the tree on PYTHONPATH), no entry point
     # names the built-in plugins: register the offline algorithms directly.
     installed = {entry.name for entry in entry_points(group="arena")}
-    extra = [] if "offline" in installed else [("offline", importlib.import_module("arena_plugins.offline"))]
+    extra = [] if "offline" in installed else [("offline", importlib.import_module("arena_plugins.dpo"))]
     host = make_plugin_host(extra_plugins=extra)
     recipe = load_recipe(recipe_file, registries=host.registries)
 

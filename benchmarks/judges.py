@@ -60,11 +60,11 @@ def timed(run: Callable[[], object], repeats: int) -> float:
 def judges(batch_size: int) -> dict[str, Any]:
     import torch
 
-    from arena_plugins.judge_models import load_classifier
     from arena_plugins.judges import LLMJudgeArgs
-    from arena_plugins.llm_judge import LLMJudge
-    from arena_plugins.preference_model import PreferenceModel
-    from arena_plugins.reward_model import RewardModel
+    from arena_plugins.judges.classifier import load_classifier
+    from arena_plugins.judges.llm import LLMJudge
+    from arena_plugins.judges.preference_model import PreferenceModel
+    from arena_plugins.judges.reward_model import RewardModel
 
     built: dict[str, Any] = {}
     for name, cls in (("reward-model", RewardModel), ("preference-model", PreferenceModel)):

@@ -43,7 +43,7 @@ def timed_training(algorithm: str, steps: int, batch: int, tokens: int, out: Pat
 
     rollouts.TextRollouts.sample = timing(originals[0])
     rollouts.ActionRollouts.sample = timing(originals[1])
-    from arena_plugins.online_algorithms import OnlineAlgorithm
+    from arena.training.online import OnlineAlgorithm
 
     evaluate = OnlineAlgorithm.evaluate
     OnlineAlgorithm.evaluate = lambda self: {}  # the final 256-pair evaluation is not training throughput

@@ -90,14 +90,14 @@ class ActionRollouts:
     """A single-token game: `task` is a GameTask whose actions are tokens of the policy's tokenizer."""
 
     def __init__(self, policy: Policy, reference: Policy, task: Any) -> None:
-        from arena_plugins.game_policy import action_completions
+        from arena_plugins.games.actions import action_completions
 
         self.policy, self.reference, self.task = policy, reference, task
         self.texts, self.token_ids = action_completions(policy, task.game.actions)
         self.prompt = task.game.prompt
 
     def action_logprobs(self, model_holder: Policy) -> torch.Tensor:
-        from arena_plugins.game_policy import action_logprobs
+        from arena_plugins.games.actions import action_logprobs
 
         return action_logprobs(model_holder, self.prompt, self.token_ids)
 

@@ -320,7 +320,7 @@ def run_ray(raw: dict[str, Any], host: Any) -> Any:
     """What the Ray executor asks of Ray: where it connects, the actors it starts, how many blocks it queues."""
     from arena.generation.base import SamplingSettings
     from arena.tournament.executor import GenerationBlock
-    from arena_plugins import ray_executor
+    from arena_plugins.backends import ray_executor
 
     try:
         recipe = parse_recipe(RECIPE_FILE, raw, registries=host.registries)
@@ -434,7 +434,7 @@ def test_eval_fraction_on_an_online_algorithm_evaluates_on_the_held_out_prompts(
     """Online algorithms train on the other prompts and measure P(policy beats reference) on these."""
     import random
 
-    from arena_plugins.online_algorithms import OnlineAlgorithm
+    from arena.training.online import OnlineAlgorithm
 
     evaluated: list[list[str]] = []
     original = OnlineAlgorithm.evaluate

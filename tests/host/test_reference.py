@@ -16,7 +16,7 @@ from arena.schema import Range
 from arena.testing import run_arena
 
 REPO = Path(__file__).resolve().parents[2]
-BUILTIN = "games,offline,online,backends,judges,moves"  # the entry points in pyproject.toml
+BUILTIN = "sft,dpo,ppo,nash_md,self_play,judges,backends,games,moves"  # the entry points in pyproject.toml
 REGENERATE = f"ARENA_PLUGINS={BUILTIN} arena plugins --reference > docs/reference.md"
 
 

@@ -14,7 +14,7 @@ from tests.judges.conftest import REPO, THREADS, TrainedJudge, build_judge
 
 MODEL = REPO / "recipes/games/model"
 # Only the built-in plugins, so that the lists of names in the messages do not depend on what else is installed.
-ENV = {**THREADS, "ARENA_PLUGINS": "games,offline,backends,judges"}
+ENV = {**THREADS, "ARENA_PLUGINS": "games,sft,dpo,backends,judges"}
 JUDGE = """\
 kind: judge
 name: rm

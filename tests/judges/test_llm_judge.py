@@ -10,7 +10,7 @@ import pytest
 from arena.policy import load_policy
 from arena.tiny import make_eos_likely
 from arena_plugins.judges import LLMJudgeArgs
-from arena_plugins.llm_judge import LLMJudge
+from arena_plugins.judges.llm import LLMJudge
 from tests.judges.conftest import REPO, build_judge
 
 pytestmark = pytest.mark.slow  # trains judges through `arena train`

@@ -8,8 +8,8 @@ import math
 import pytest
 
 from arena_plugins.moves import DICE_REFERENCE, MOVES, MovesArgs, parse_move
-from arena_plugins.moves_language import prompt_pool
-from arena_plugins.moves_task import MovesTask
+from arena_plugins.moves.language import prompt_pool
+from arena_plugins.moves.task import MovesTask
 
 SIZE = 20_000
 

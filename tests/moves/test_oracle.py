@@ -12,7 +12,7 @@ from arena.plugins import make_plugin_host
 from arena.schema import FieldError, convert
 from arena.tasks import Task
 from arena_plugins.moves import MATRICES, MOVES, MovesArgs, MovesOracleArgs, parse_move
-from arena_plugins.moves_language import MALFORMED_KINDS, corrupt, sentence
+from arena_plugins.moves.language import MALFORMED_KINDS, corrupt, sentence
 
 ROCK, SCISSORS, PAPER = (
     "Rock waits by the river.",

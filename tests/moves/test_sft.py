@@ -10,7 +10,7 @@ import pytest
 
 from arena.testing import run_arena
 from arena.tiny import build_tiny_model
-from arena_plugins.moves_task import MovesTask
+from arena_plugins.moves.task import MovesTask
 
 RECIPE = """\
 kind: train

@@ -23,8 +23,10 @@ from arena.generation.logprobs import token_logprobs
 from arena.policy import Policy, load_policy
 from arena.training.algorithm import TrainContext
 from arena.training.data import collate_completions, collate_pairs, tokenize_completions, tokenize_pairs
-from arena_plugins.offline import DPOArgs, IPOArgs, SFTArgs
-from arena_plugins.preference_losses import DPO, IPO, SFT
+from arena_plugins.dpo import DPOArgs, IPOArgs
+from arena_plugins.dpo.losses import DPO, IPO
+from arena_plugins.sft import SFTArgs
+from arena_plugins.sft.loss import SFT
 
 TOLERANCE = 1e-5
 

@@ -31,8 +31,8 @@ from arena.generation.logprobs import token_logprobs
 from arena.policy import Policy, load_policy
 from arena.training.algorithm import PairBatch, TrainContext
 from arena.training.data import collate_pairs, tokenize_pairs
-from arena_plugins.offline import DPOArgs, IPOArgs
-from arena_plugins.preference_losses import DPO, IPO
+from arena_plugins.dpo import DPOArgs, IPOArgs
+from arena_plugins.dpo.losses import DPO, IPO
 
 trl = pytest.importorskip("trl", minversion="1.16")
 

@@ -146,19 +146,19 @@ def build_task_oracle(args: OracleArgs) -> Any:
 def register_judges(register: Register) -> None:
     register(
         "reward-model",
-        "arena_plugins.reward_model:RewardModel",
+        "arena_plugins.judges.reward_model:RewardModel",
         config=RewardModelArgs,
         description="scalar reward head on any HF backbone, Bradley-Terry; pointwise",
     )
     register(
         "preference-model",
-        "arena_plugins.preference_model:PreferenceModel",
+        "arena_plugins.judges.preference_model:PreferenceModel",
         config=PreferenceModelArgs,
         description="P(a beats b) from prompt and both responses, exactly antisymmetric; can express cycles",
     )
     register(
         "llm",
-        "arena_plugins.llm_judge:LLMJudge",
+        "arena_plugins.judges.llm:LLMJudge",
         config=LLMJudgeArgs,
         description="LLM-as-judge: answer-token probabilities, both orders averaged, unreadable counted",
     )

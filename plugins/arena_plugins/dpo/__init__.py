@@ -1,4 +1,5 @@
-"""Offline algorithms: SFT, DPO and IPO (with their variants). Registration only; no torch at import."""
+"""DPO and IPO (with their variants: cDPO, robust DPO, SLiC's hinge, RPO, length normalisation) on preference
+pairs. Registration and args only; the losses are in `arena_plugins.dpo.losses` (no torch at import)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,6 @@ from typing import Annotated, Literal
 from arena import hookimpl
 from arena.hookspecs import Register
 from arena.schema import Range
-
-
-@dataclass
-class SFTArgs:
-    """Next-token loss on completions; prompt tokens are masked."""
-
-    average: Literal["token", "sequence"] = "token"  # mean over all completion tokens, or per sequence
 
 
 @dataclass
@@ -55,17 +49,14 @@ class IPOArgs:
 @hookimpl
 def register_algorithms(register: Register) -> None:
     register(
-        "sft", "arena_plugins.preference_losses:SFT", config=SFTArgs, description="supervised fine-tuning"
-    )
-    register(
         "dpo",
-        "arena_plugins.preference_losses:DPO",
+        "arena_plugins.dpo.losses:DPO",
         config=DPOArgs,
         description="direct preference optimisation (Rafailov et al. 2023); cDPO, robust and hinge variants",
     )
     register(
         "ipo",
-        "arena_plugins.preference_losses:IPO",
+        "arena_plugins.dpo.losses:IPO",
         config=IPOArgs,
         description="identity preference optimisation (Azar et al. 2023)",
     )

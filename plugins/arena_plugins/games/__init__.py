@@ -151,7 +151,7 @@ class GameTask:
         return self.game.oracle_judge()
 
     def prepare_policy(self, policy: Any) -> None:
-        from arena_plugins.game_policy import action_completions, set_action_distribution
+        from arena_plugins.games.actions import action_completions, set_action_distribution
 
         self._completions, self._token_ids = action_completions(policy, self.game.actions)
         set_action_distribution(policy, self.game.prompt, self._token_ids, self.game.reference)
@@ -179,7 +179,7 @@ class GameTask:
     def action_probs(self, policy: Any) -> list[float]:
         import torch
 
-        from arena_plugins.game_policy import action_completions, action_logprobs
+        from arena_plugins.games.actions import action_completions, action_logprobs
 
         if self._token_ids is None:
             self._completions, self._token_ids = action_completions(policy, self.game.actions)

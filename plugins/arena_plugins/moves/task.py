@@ -12,8 +12,8 @@ from typing import Any
 
 from arena.errors import ArenaError
 from arena_plugins.moves import MATRICES, Matrix, MovesArgs, MovesOracle
-from arena_plugins.moves_language import MOVES, parse_move, sample_response, split_prompts
-from arena_plugins.moves_report import MoveReport, move_equilibrium, move_exploitability, move_report
+from arena_plugins.moves.language import MOVES, parse_move, sample_response, split_prompts
+from arena_plugins.moves.report import MoveReport, move_equilibrium, move_exploitability, move_report
 
 SPLITS = ("train", "eval")
 

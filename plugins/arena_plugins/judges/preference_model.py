@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from arena.judging import antisymmetric_compare
 from arena.policy import encode_prompts
 from arena.training.algorithm import StepOutput
-from arena_plugins.judge_models import ClassifierJudge
 from arena_plugins.judges import PreferenceModelTrainingArgs
+from arena_plugins.judges.classifier import ClassifierJudge
 
 MARKERS = ("\n\nResponse A:\n", "\n\nResponse B:\n")
 

@@ -2,7 +2,7 @@
 
 Prompts are a few words ("Your move, Anna."); responses are short sentences whose first word is a move
 ("Rock waits by the old river."). The oracle judge prefers a well-formed response to a malformed one
-(the rules of form are in `arena_plugins.moves_language`) and between two well-formed responses reads
+(the rules of form are in `arena_plugins.moves.language`) and between two well-formed responses reads
 P off a cyclic matrix over the moves: the non-transitive dice of KNOWN_ANSWERS.md section 2 (`dice`,
 each move beats the next with probability 5/9) or hard rock-paper-scissors (`cycle`). The reference
 policy's corpus is skewed in its moves (mu = (0.6, 0.3, 0.1) by default) and partly malformed, so
@@ -21,8 +21,8 @@ from typing import Annotated, Any, Literal
 from arena import hookimpl
 from arena.hookspecs import Register
 from arena.schema import Range
-from arena_plugins.moves_language import MOVES, parse_move, prompt_pool
-from arena_plugins.moves_report import MoveReport, move_report
+from arena_plugins.moves.language import MOVES, parse_move, prompt_pool
+from arena_plugins.moves.report import MoveReport, move_report
 
 Matrix = tuple[tuple[float, ...], ...]
 
@@ -111,7 +111,7 @@ class MovesOracleArgs:
 
 
 def build_moves_task(args: MovesArgs) -> Any:
-    from arena_plugins.moves_task import MovesTask
+    from arena_plugins.moves.task import MovesTask
 
     return MovesTask(args)
 

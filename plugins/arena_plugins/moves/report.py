@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from arena_plugins.moves_language import MOVES, parse_move
+from arena_plugins.moves.language import MOVES, parse_move
 
 
 @dataclass(frozen=True)

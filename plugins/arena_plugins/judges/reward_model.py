@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from arena.judging import check_texts, pointwise_compare
 from arena.training.algorithm import StepOutput
 from arena.training.data import fit_to_length
-from arena_plugins.judge_models import ClassifierJudge, encode_prompt_response
 from arena_plugins.judges import RewardModelTrainingArgs
+from arena_plugins.judges.classifier import ClassifierJudge, encode_prompt_response
 
 
 class RewardModel(ClassifierJudge):

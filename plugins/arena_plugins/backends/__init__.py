@@ -13,7 +13,7 @@ from typing import Any
 from arena import hookimpl
 from arena.generation.config import HFBackendConfig, VLLMBackendConfig
 from arena.hookspecs import Register
-from arena_plugins.ray_executor import RayExecutorArgs
+from arena_plugins.backends.ray_executor import RayExecutorArgs
 
 
 @dataclass
@@ -51,7 +51,7 @@ def register_executors(register: Register) -> None:
     )
     register(
         "ray",
-        "arena_plugins.ray_executor:RayExecutor",
+        "arena_plugins.backends.ray_executor:RayExecutor",
         config=RayExecutorArgs,
         description="Ray actors across a cluster (pip install -e '.[ray]'); the driver writes the store",
     )

@@ -16,9 +16,9 @@ from typing import Any
 import torch
 
 from arena.training.algorithm import StepOutput, TrainContext
+from arena.training.online import OnlineAlgorithm
 from arena.training.rollouts import ActionRollouts, Responses
-from arena_plugins.online import PPOArgs
-from arena_plugins.online_algorithms import OnlineAlgorithm
+from arena_plugins.ppo import PPOArgs
 
 HEAD, VALUE_MODEL = "arena_value_head", "arena_value_model"
 

@@ -1,0 +1,29 @@
+"""The SFT loss on the shared Trainer loop."""
+
+from __future__ import annotations
+
+from arena.generation.logprobs import token_logprobs
+from arena.training.algorithm import CompletionBatch, StepOutput, TrainContext, completion_lengths
+from arena_plugins.sft import SFTArgs
+
+
+class SFT:
+    data = "completions"
+    needs_reference = False
+
+    def __init__(self, args: SFTArgs) -> None:
+        self.args = args
+
+    def setup(self, context: TrainContext) -> None:
+        self.model = context.policy.model
+
+    def loss(self, batch: CompletionBatch) -> StepOutput:
+        logprobs = token_logprobs(self.model, batch.input_ids, batch.attention_mask, batch.completion_mask)
+        tokens = completion_lengths(batch)
+        per_sequence = -logprobs.sum(-1)
+        if self.args.average == "token":
+            # Each sequence's share of the batch's token-mean: the Trainer sums and divides by batch size.
+            losses = per_sequence * (len(tokens) / tokens.sum())
+        else:
+            losses = per_sequence / tokens
+        return StepOutput(losses, {"nll_per_token": per_sequence / tokens})
