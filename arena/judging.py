@@ -36,6 +36,22 @@ class PointwiseJudge(Judge, Protocol):
         ...
 
 
+@runtime_checkable
+class CountingJudge(Judge, Protocol):
+    def counters(self) -> dict[str, int]:
+        """Running totals (e.g. {"verdicts": 40, "unreadable": 3}); a tournament stores each call's
+        difference beside its judgments and stops when too many verdicts are unreadable."""
+        ...
+
+
+class TrainableJudge(Judge, Protocol):
+    """A judge `arena train` can train: its config class names `TrainingArgs` (the `args:` of a `kind:
+    judge` recipe) and its factory has `training_objective(args, context) -> Objective`."""
+
+    @classmethod
+    def training_objective(cls, args: Any, context: Any) -> Any: ...
+
+
 def check_batch(prompts: Sequence[str], responses_a: Sequence[str], responses_b: Sequence[str]) -> None:
     if not len(prompts) == len(responses_a) == len(responses_b):
         raise ValueError(

@@ -19,6 +19,7 @@ import pluggy
 from arena import hookspecs
 from arena.errors import ArenaError
 from arena.registry import KINDS, Entry, Registry
+from arena.tasks import Task, check_task
 
 ENTRY_POINT_GROUP = "arena"
 ALLOW_ENV = "ARENA_PLUGINS"
@@ -66,6 +67,10 @@ class PluginHost:
     def executors(self) -> Registry[Any]:
         return self.registries["executors"]
 
+    def build_task(self, name: str, config: Any = None) -> Task:
+        """The task `name` from its validated args, checked once against the task contract."""
+        return check_task(self.tasks.get(name).build(config), name)
+
 
 def make_plugin_host(
     *,
@@ -90,9 +95,19 @@ def make_plugin_host(
             continue
         _load_one(host, name, source)
 
+    _add_host_entries(host)
     for message in host.warnings:
         (warn or _default_warn)(message)
     return host
+
+
+def _add_host_entries(host: PluginHost) -> None:
+    """What the host registers itself: the `oracle` judge, which reads any task through these registries."""
+    from arena.oracle import oracle_entry
+
+    entry = oracle_entry(host)
+    if entry.name not in host.judges:  # a plugin took the name first: it keeps it (as for any duplicate)
+        host.judges.add(entry)
 
 
 def _entry_points() -> list[EntryPoint]:

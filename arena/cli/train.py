@@ -39,7 +39,7 @@ def train(
     accelerate_config: str | None,
 ) -> None:
     """Train a policy or a judge from a recipe."""
-    from arena.errors import ArenaError
+    from arena.errors import ArenaError, recipe_errors
     from arena.plugins import make_plugin_host
     from arena.recipes import JudgeRecipe, TrainRecipe, load_recipe, output_dir
 
@@ -58,7 +58,8 @@ def train(
         from arena.training.loop import check_output, micro_batch_size
 
         processes = launch_processes(num_processes, accelerate_config)
-        micro_batch_size(parsed, recipe, processes)  # one line here rather than one per process
+        with recipe_errors(recipe):
+            micro_batch_size(parsed, processes)  # one line here rather than one per process
         check_output(output_dir(parsed), resume, recipe)
         train_args = [recipe, *(f"--set={o}" for o in overrides), *(["--resume"] if resume else [])]
         raise SystemExit(relaunch(accelerate_command(train_args, processes, accelerate_config)))

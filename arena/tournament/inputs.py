@@ -5,29 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from arena.errors import RecipeError
+from arena.errors import RecipeKeyError
 from arena.recipes import TournamentRecipe
 
 
-def load_prompts(recipe: TournamentRecipe, recipe_file: str, plugins: Any) -> list[str]:
+def load_prompts(recipe: TournamentRecipe, plugins: Any) -> list[str]:
     """The prompt set, each prompt once, in order."""
     if recipe.prompts is not None:
         key = "prompts"
-        prompts = _prompts_from_data(recipe, recipe_file)
+        prompts = _prompts_from_data(recipe)
     else:
         assert recipe.task is not None  # the recipe's own check requires prompts or a task
         key = "task"
-        task = plugins.tasks.get(recipe.task.name).build(recipe.task.args)
+        task = plugins.build_task(recipe.task.name, recipe.task.args)
         prompts = [str(p) for p in task.prompts("eval")]
     unique = list(dict.fromkeys(p for p in prompts if p.strip()))
     if recipe.prompts is not None and recipe.prompts.limit is not None:
         unique = unique[: recipe.prompts.limit]
     if not unique:
-        raise RecipeError(recipe_file, key, "the prompt set is empty")
+        raise RecipeKeyError(key, "the prompt set is empty")
     return unique
 
 
-def _prompts_from_data(recipe: TournamentRecipe, recipe_file: str) -> list[str]:
+def _prompts_from_data(recipe: TournamentRecipe) -> list[str]:
     import datasets
 
     from arena.training.data import load_rows
@@ -39,7 +39,7 @@ def _prompts_from_data(recipe: TournamentRecipe, recipe_file: str) -> list[str]:
     if path.is_file() and path.suffix == ".txt":
         return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     data = _as_data_settings(settings)
-    rows = load_rows(data, [settings.column], recipe_file, key="prompts")
+    rows = load_rows(data, [settings.column], key="prompts")
     return [str(row[settings.column]) for row in rows]
 
 

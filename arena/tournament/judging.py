@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from itertools import combinations
 from typing import Any
 
-from arena.errors import ArenaError, RecipeError
+from arena.errors import ArenaError, RecipeKeyError
 from arena.generation.base import Sample
 from arena.judging import sigmoid_preference
 from arena.tournament.executor import Executor
@@ -82,9 +82,9 @@ def unreadable_share(counters: dict[str, int], items: int) -> tuple[int, int]:
 
 
 def check_unreadable(
-    recipe_file: str, judge_name: str, counters: dict[str, int], items: int, limit: float, store_path: str
+    judge_name: str, counters: dict[str, int], items: int, limit: float, store_path: str
 ) -> str | None:
-    """Stops the run (RecipeError, before anything is published) when more than `limit` of the judge's
+    """Stops the run (RecipeKeyError, before anything is published) when more than `limit` of the judge's
     verdicts were unreadable: a board of ties by default is no ranking. Returns the line to print when
     some were unreadable within the limit, else None."""
     unreadable, verdicts = unreadable_share(counters, items)
@@ -92,8 +92,7 @@ def check_unreadable(
         return None
     share = f"{unreadable} of {verdicts} verdicts ({unreadable / verdicts:.1%})"
     if unreadable / verdicts > limit:
-        raise RecipeError(
-            recipe_file,
+        raise RecipeKeyError(
             "judge.max_unreadable",
             f"judge '{judge_name}' could not read {share}, above the {limit:g} allowed; nothing was "
             f"published (its judgments are kept in {store_path}): fix the judge, or raise "

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from arena import console
+from arena.errors import recipe_errors
 from arena.generation.base import Sample, SamplingSettings
 from arena.io import atomic_write_text
 from arena.recipes import TournamentRecipe, output_dir, save_resolved
@@ -55,9 +56,16 @@ class Played:
 def run_tournament(
     recipe: TournamentRecipe, recipe_file: str, plugins: Any, *, export: str | None = None
 ) -> dict[str, Any]:
+    """Generate, judge, rate and publish. The boundary that knows the recipe's file: a problem with one
+    of its keys found below is reported as `FILE: key: expected`."""
+    with recipe_errors(recipe_file):
+        return _run(recipe, plugins, export)
+
+
+def _run(recipe: TournamentRecipe, plugins: Any, export: str | None) -> dict[str, Any]:
     started = time.perf_counter()
     out = output_dir(recipe)
-    prompts = load_prompts(recipe, recipe_file, plugins)  # before anything is written: bad input stops here
+    prompts = load_prompts(recipe, plugins)  # before anything is written: bad input stops here
     backend_name = recipe.backend.name if recipe.backend else default_backend(plugins)
     plugins.backends.get(backend_name)  # an unknown default backend stops the run here, not in a worker
     executor = make_executor(recipe, plugins)
@@ -72,7 +80,6 @@ def run_tournament(
             # Checked before anything is published; the judgments stay in the store, so a rerun with
             # another threshold judges nothing again.
             note = check_unreadable(
-                recipe_file,
                 recipe.judge.name,
                 played.counters,
                 played.items,

@@ -1,16 +1,19 @@
-"""What an algorithm plugin implements, and what the Trainer hands it."""
+"""What an algorithm plugin implements, and what the Trainer hands it (re-exported by `arena.api`)."""
 
 from __future__ import annotations
 
+import abc
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal
 
 import torch
 
 from arena.policy import Policy
 
 DataKind = Literal["pairs", "completions", "prompts"]  # prompts: online algorithms roll out themselves
+# What an online algorithm asks of its judge: `compare` (P(a beats b)) or `score` (a pointwise reward).
+JudgeUse = Literal["compare", "score"]
 
 
 @dataclass
@@ -21,29 +24,62 @@ class StepOutput:
     metrics: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class MicroBatch:
+    """Where a batch sits in the Trainer's step: step `step`, micro-batch `index` of `count` on this process.
+    Outside the loop (held-out evaluation, tests) it is the only micro-batch of step 0."""
+
+    step: int = 0
+    index: int = 0
+    count: int = 1
+
+
+ONLY_MICRO_BATCH = MicroBatch()  # what a loss called outside the Trainer loop is given
+
+
 @dataclass
 class TrainContext:
-    """Everything an algorithm may use. The policy trains; the reference (when asked for) is frozen."""
+    """What the host built for an algorithm: the policy it trains, the frozen reference (when it asked for
+    one), and for online algorithms the judge, the rollouts and the held-out prompts."""
 
     policy: Policy
-    reference: Policy | None
-    task: Any | None
-    device: torch.device
-    out_dir: Path
-    recipe: Any
-    recipe_file: str
-    plugins: Any  # the PluginHost, for judges and backends
+    reference: Policy | None = None
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    judge: Any | None = None  # online algorithms: the recipe's judge, else the task's oracle
+    rollouts: Any | None = None  # online algorithms: a `Rollouts` (text, or the task's game actions)
+    eval_prompts: Sequence[str] = ()  # data.eval_fraction's held-out prompts, else the task's eval split
 
 
-class Algorithm(Protocol):
-    data: DataKind  # which examples the Trainer loads and batches for it
-    needs_reference: bool  # the Trainer loads (or copies) a frozen reference policy
+class Algorithm(abc.ABC):
+    """A training algorithm: a loss over batches of `data`. The Trainer owns devices, batching, the optimizer,
+    checkpoints and logging; the optional hooks below default to doing nothing."""
 
-    def setup(self, context: TrainContext) -> None:
+    data: ClassVar[DataKind]  # which examples the Trainer loads and batches for it
+    needs_reference: ClassVar[bool] = False  # the Trainer loads (or copies) a frozen reference policy
+    judge_use: ClassVar[JudgeUse | None] = None  # online algorithms: the host builds a judge that can do this
+    # The KL coefficient of the objective (DPO's beta, IPO's and Nash-MD's tau); a task's diagnostics
+    # evaluate exploitability at it. None: the algorithm has none.
+    kl_coefficient: float | None = None
+    # An online algorithm that evaluates on held-out prompts (`context.eval_prompts`): only then may a
+    # recipe hold prompts out with data.eval_fraction.
+    evaluates_prompts: ClassVar[bool] = False
+
+    def setup(self, context: TrainContext) -> None:  # noqa: B027 - an optional hook: a no-op unless overridden
         """Called once before training (after the reference exists)."""
-        ...
 
-    def loss(self, batch: Any) -> StepOutput: ...
+    @abc.abstractmethod
+    def loss(self, batch: Any, micro_batch: MicroBatch = ONLY_MICRO_BATCH) -> StepOutput:
+        """Per-example losses of one micro-batch (`micro_batch` says which one of the step it is)."""
+
+    def start_step(self, step: int) -> None:  # noqa: B027 - an optional hook: a no-op unless overridden
+        """Before each optimizer step's micro-batches (e.g. Nash-MD updates its EMA opponent once a step)."""
+
+    def evaluate(self) -> dict[str, Any]:
+        """After the last step: fields for summary.json (e.g. online ones: P(policy beats reference))."""
+        return {}
+
+    def before_save(self) -> None:  # noqa: B027 - an optional hook: a no-op unless overridden
+        """Before the final model is saved (e.g. PPO removes its value head: the saved model is a plain LM)."""
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from arena.errors import RecipeError
+from arena.errors import RecipeKeyError
 from arena.generation.logprobs import right_padded_pairs
 from arena.policy import Policy
 from arena.recipes import DataSettings
@@ -49,7 +49,6 @@ class Tokenized:
 def load_rows(
     data: DataSettings,
     columns: Sequence[str],
-    recipe_file: str,
     key: str = "data",
     optional: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
@@ -60,26 +59,24 @@ def load_rows(
     otherwise leave the run reading a same-named column of the file instead. `key` is where the recipe
     names this data, for error messages (`data`, `prompts`).
     """
-    table = _load_table(data, recipe_file, key)
+    table = _load_table(data, key)
     available = list(table.column_names)
     readable = [*columns, *optional]
     listing = f"(columns: {', '.join(available)})"
     for target, source in data.columns.items():
         if target not in readable:
-            raise RecipeError(
-                recipe_file,
+            raise RecipeKeyError(
                 f"{key}.columns.{target}",
                 f"expected one of the columns this run reads ({', '.join(readable)}), got '{target}'",
             )
         if source not in available:
-            raise RecipeError(
-                recipe_file, f"{key}.columns.{target}", f"column '{source}' not in '{data.path}' {listing}"
+            raise RecipeKeyError(
+                f"{key}.columns.{target}", f"column '{source}' not in '{data.path}' {listing}"
             )
     for column in columns:
         source = data.columns.get(column, column)
         if source not in available:
-            raise RecipeError(
-                recipe_file,
+            raise RecipeKeyError(
                 f"{key}.columns.{column}" if key == "data" else f"{key}.column",
                 f"column '{source}' not in '{data.path}' {listing}",
             )
@@ -90,11 +87,11 @@ def load_rows(
     table = table.select_columns(list(dict.fromkeys(sources.values())))
     rows = [{target: row[source] for target, source in sources.items()} for row in table]
     if not rows:
-        raise RecipeError(recipe_file, f"{key}.path", f"'{data.path}' has no rows")
+        raise RecipeKeyError(f"{key}.path", f"'{data.path}' has no rows")
     return rows
 
 
-def _load_table(data: DataSettings, recipe_file: str, key: str) -> Any:
+def _load_table(data: DataSettings, key: str) -> Any:
     """The split `data.split` of a local file, a saved dataset or a hub dataset, as a `datasets.Dataset`."""
     import datasets
 
@@ -104,8 +101,7 @@ def _load_table(data: DataSettings, recipe_file: str, key: str) -> Any:
         if path.is_file():
             builder = _BUILDERS.get(path.suffix.lower())
             if builder is None:
-                raise RecipeError(
-                    recipe_file,
+                raise RecipeKeyError(
                     f"{key}.path",
                     f"expected a .jsonl, .json, .csv or .parquet file, got '{data.path}'",
                 )
@@ -114,34 +110,32 @@ def _load_table(data: DataSettings, recipe_file: str, key: str) -> Any:
         if path.is_dir() and (path / "dataset_dict.json").exists():  # save_to_disk of several splits
             splits = datasets.load_from_disk(str(path))
             if data.split not in splits:
-                raise RecipeError(
-                    recipe_file,
+                raise RecipeKeyError(
                     f"{key}.split",
                     f"expected one of the splits of '{data.path}' ({', '.join(splits)}), got '{data.split}'",
                 )
             return splits[data.split]
         if path.is_dir() and (path / "dataset_info.json").exists():  # save_to_disk of one dataset
             if data.split != "train":
-                raise RecipeError(
-                    recipe_file,
+                raise RecipeKeyError(
                     f"{key}.split",
                     f"expected 'train': '{data.path}' is one saved dataset without splits, "
                     f"got '{data.split}'",
                 )
             return datasets.load_from_disk(str(path))
         return datasets.load_dataset(data.path, split=data.split)
-    except RecipeError:
+    except RecipeKeyError:
         raise
     except Exception as exc:  # datasets raises many types for unreadable data
         reason = " ".join(str(exc).split())[:200]
         where = "split" if "split" in reason.lower() else "path"
-        raise RecipeError(
-            recipe_file, f"{key}.{where}", f"cannot read '{data.path}' (split '{data.split}'): {reason}"
+        raise RecipeKeyError(
+            f"{key}.{where}", f"cannot read '{data.path}' (split '{data.split}'): {reason}"
         ) from None
 
 
 def split_by_prompt(
-    rows: list[dict[str, Any]], fraction: float, seed: int, recipe_file: str
+    rows: list[dict[str, Any]], fraction: float, seed: int
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(training rows, held-out rows): every row of a seeded `fraction` of the distinct prompts is held
     out (at least one prompt when fraction > 0), so that no held-out prompt is ever trained on."""
@@ -149,8 +143,7 @@ def split_by_prompt(
         return rows, []
     prompts = list(dict.fromkeys(str(row["prompt"]) for row in rows))
     if len(prompts) < 2:
-        raise RecipeError(
-            recipe_file,
+        raise RecipeKeyError(
             "data.eval_fraction",
             f"expected data with at least 2 distinct prompts to hold some out, got {len(prompts)}",
         )

@@ -17,9 +17,10 @@ from typing import Any
 
 import torch
 
-from arena.errors import RecipeError
+from arena.errors import RecipeKeyError
 from arena.generation.logprobs import token_logprobs
-from arena.training.algorithm import TrainContext
+from arena.policy import Policy
+from arena.tasks import Task
 from arena.training.data import (
     COMPLETION_COLUMNS,
     PAIR_COLUMNS,
@@ -102,79 +103,83 @@ class PolicyCollator:
         return torch.tensor([c for c, _ in pairs] + [r for _, r in pairs], dtype=torch.float32)
 
 
-def load_examples(algorithm: Any, context: TrainContext) -> ExampleSource:
+def load_examples(
+    recipe: Any,
+    algorithm: Any,
+    task: Task | None,
+    policy: Policy,
+    reference: Policy | None,
+    device: torch.device,
+) -> ExampleSource:
     """A policy algorithm's examples: `data` (through `datasets`) or the task's rows, tokenised.
 
     With `data.eval_fraction`, every row of a seeded share of the prompts is held out (`held_out`): never
     trained on, evaluated on after the last step.
     """
-    recipe = context.recipe
     kind = algorithm.data
     if kind == "prompts":
-        return _prompt_examples(context)
+        return _prompt_examples(recipe, task)
     columns = PAIR_COLUMNS if kind == "pairs" else COMPLETION_COLUMNS
     held_out_rows: list[dict[str, Any]] = []
     if recipe.data is not None:
         optional = PAIR_OPTIONAL if kind == "pairs" else ()
-        rows = load_rows(recipe.data, columns, context.recipe_file, optional=optional)
-        rows, held_out_rows = split_by_prompt(
-            rows, recipe.data.eval_fraction, recipe.training.seed, context.recipe_file
-        )
+        rows = load_rows(recipe.data, columns, optional=optional)
+        rows, held_out_rows = split_by_prompt(rows, recipe.data.eval_fraction, recipe.training.seed)
         add_eos = True
-    elif context.task is not None and hasattr(context.task, f"{kind}_rows"):
-        rows = getattr(context.task, f"{kind}_rows")()
-        add_eos = bool(getattr(context.task, "completions_end_with_eos", True))
+    elif task is not None and kind == "pairs" and task.provides_pairs:
+        rows, add_eos = task.pairs_rows(), task.completions_end_with_eos
+    elif task is not None and kind == "completions" and task.provides_completions:
+        rows, add_eos = task.completions_rows(), task.completions_end_with_eos
     else:
         task_name = f"task '{recipe.task.name}'" if recipe.task else "no task"
-        raise RecipeError(
-            context.recipe_file,
-            "data",
-            f"missing required key ({recipe.algorithm} trains on {kind}; {task_name} provides none)",
+        raise RecipeKeyError(
+            "data", f"missing required key ({recipe.algorithm} trains on {kind}; {task_name} provides none)"
         )
-    source = _tokenized_source(kind, rows, add_eos, context)
+    max_length = recipe.training.max_length
+    pair_reference = reference if kind == "pairs" else None
+    source = _tokenized_source(kind, rows, add_eos, policy, max_length, pair_reference, device)
     if held_out_rows:
-        source.held_out = _tokenized_source(kind, held_out_rows, add_eos, context)
+        source.held_out = _tokenized_source(
+            kind, held_out_rows, add_eos, policy, max_length, pair_reference, device
+        )
     return source
 
 
 def _tokenized_source(
-    kind: str, rows: list[dict[str, Any]], add_eos: bool, context: TrainContext
+    kind: str,
+    rows: list[dict[str, Any]],
+    add_eos: bool,
+    policy: Policy,
+    max_length: int,
+    reference: Policy | None,
+    device: torch.device,
 ) -> ExampleSource:
-    policy, max_length = context.policy, context.recipe.training.max_length
     tokenized: Tokenized = (
         tokenize_pairs(rows, policy, max_length, add_eos)
         if kind == "pairs"
         else tokenize_completions(rows, policy, max_length, add_eos)
     )
     warn_truncated(tokenized.truncated, len(rows), max_length)
-    reference = context.reference if kind == "pairs" else None
-    collator = PolicyCollator(
-        kind, tokenized.examples, policy.tokenizer.pad_token_id, context.device, reference
-    )
+    collator = PolicyCollator(kind, tokenized.examples, policy.tokenizer.pad_token_id, device, reference)
     prompts = len({row["prompt"] for row in rows})
     return ExampleSource(tokenized.examples, collator, tokenized.truncated, prompts=prompts)
 
 
-def _prompt_examples(context: TrainContext) -> ExampleSource:
+def _prompt_examples(recipe: Any, task: Task | None) -> ExampleSource:
     """Online algorithms train on prompts: the `prompt` column of `data`, or the task's training prompts.
     With `data.eval_fraction` a seeded share of the data's prompts is held out (the algorithm evaluates on
     them instead of the task's eval prompts)."""
-    recipe = context.recipe
     held_out: list[str] = []
     if recipe.data is not None:
-        rows = load_rows(recipe.data, ["prompt"], context.recipe_file)
-        rows, held_out_rows = split_by_prompt(
-            rows, recipe.data.eval_fraction, recipe.training.seed, context.recipe_file
-        )
+        rows = load_rows(recipe.data, ["prompt"])
+        rows, held_out_rows = split_by_prompt(rows, recipe.data.eval_fraction, recipe.training.seed)
         prompts = [str(row["prompt"]) for row in rows]
         held_out = list(dict.fromkeys(str(row["prompt"]) for row in held_out_rows))
-    elif context.task is not None:
-        prompts = [str(p) for p in context.task.prompts("train")]
+    elif task is not None:
+        prompts = [str(p) for p in task.prompts("train")]
     else:
-        raise RecipeError(
-            context.recipe_file,
-            "data",
-            f"missing required key ({recipe.algorithm} needs prompts: `data` or a task)",
+        raise RecipeKeyError(
+            "data", f"missing required key ({recipe.algorithm} needs prompts: `data` or a task)"
         )
 
     def collate(indices: Sequence[int]) -> list[str]:

@@ -7,7 +7,7 @@ what every such objective needs:
 - `JudgeTrainContext.preference_rows()`: (training rows, held-out rows), each a dict with `prompt`,
   `chosen`, `rejected` and `label` (P(chosen preferred), 1.0 for hard labels). From `data`, the held-out
   rows are every row of a seeded `data.eval_fraction` of the distinct prompts (held-out prompts are never
-  trained on); from a task, its `pairs_rows()` and, when the task has one, its `pairs_rows(split="eval")`.
+  trained on); from a task that `provides_pairs`, its `pairs_rows()` and `pairs_rows(split="eval")`.
 - `JudgeObjective`: the loop's `Objective` for a judge; after the last step it asks the trained judge
   itself (its `compare`, the path every user of the judge takes) for P(chosen beats rejected) on the
   held-out rows and reports accuracy and log-loss in summary.json under `eval`.
@@ -15,7 +15,6 @@ what every such objective needs:
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,9 +23,10 @@ from typing import Any
 
 import torch
 
-from arena.errors import RecipeError
+from arena.errors import RecipeKeyError
 from arena.recipes import JudgeRecipe
-from arena.training.algorithm import StepOutput
+from arena.tasks import Task
+from arena.training.algorithm import MicroBatch, StepOutput
 from arena.training.data import PAIR_COLUMNS, PAIR_OPTIONAL, load_rows, split_by_prompt
 from arena.training.examples import ExampleSource
 
@@ -35,38 +35,33 @@ Rows = list[dict[str, Any]]
 
 @dataclass
 class JudgeTrainContext:
-    """Everything a judge's training objective may use."""
+    """What the host hands a judge's training objective: the backbone to load, the rows, and the settings
+    its collate and wrapper use."""
 
-    recipe: JudgeRecipe
-    recipe_file: str
-    plugins: Any
-    task: Any | None
+    backbone: str  # the recipe's `backbone`: a model directory or hub id (errors on it: RecipeKeyError)
+    train_rows: Rows
+    held_out_rows: Rows
     device: torch.device
-    out_dir: Path
+    max_length: int  # training.max_length
+    batch_size: int  # training.batch_size (the evaluation's forward passes)
 
     def preference_rows(self) -> tuple[Rows, Rows]:
         """(training rows, held-out rows); see the module docstring."""
-        recipe = self.recipe
-        if recipe.data is not None:
-            rows = _checked(
-                load_rows(recipe.data, PAIR_COLUMNS, self.recipe_file, optional=PAIR_OPTIONAL),
-                self.recipe_file,
-                "data",
-            )
-            return split_by_prompt(rows, recipe.data.eval_fraction, recipe.training.seed, self.recipe_file)
-        task = self.task
-        if task is None or not hasattr(task, "pairs_rows"):
-            raise RecipeError(
-                self.recipe_file,
-                "data",
-                f"missing required key (task '{recipe.task.name if recipe.task else '?'}' provides no "
-                "preference pairs)",
-            )
-        train = _checked(task.pairs_rows(), self.recipe_file, "task")
-        held_out: Rows = []
-        if "split" in inspect.signature(task.pairs_rows).parameters:
-            held_out = _checked(task.pairs_rows(split="eval"), self.recipe_file, "task")
-        return train, held_out
+        return self.train_rows, self.held_out_rows
+
+
+def preference_rows(recipe: JudgeRecipe, task: Task | None) -> tuple[Rows, Rows]:
+    """A judge recipe's (training rows, held-out rows): from `data`, or from the task's pairs."""
+    if recipe.data is not None:
+        rows = _checked(load_rows(recipe.data, PAIR_COLUMNS, optional=PAIR_OPTIONAL), "data")
+        return split_by_prompt(rows, recipe.data.eval_fraction, recipe.training.seed)
+    if task is None or not task.provides_pairs:
+        raise RecipeKeyError(
+            "data",
+            f"missing required key (task '{recipe.task.name if recipe.task else '?'}' provides no "
+            "preference pairs)",
+        )
+    return _checked(task.pairs_rows(), "task"), _checked(task.pairs_rows(split="eval"), "task")
 
 
 def preference_metrics(probabilities: Sequence[float], labels: Sequence[float]) -> dict[str, float]:
@@ -97,9 +92,13 @@ class JudgeObjective:
     loss_fn: Callable[[Any], StepOutput]
     save_fn: Callable[[Path], None]
     summary: dict[str, Any] = field(default_factory=dict)
+    starts_steps: bool = False
 
-    def loss(self, batch: Any) -> StepOutput:
+    def loss(self, batch: Any, micro_batch: MicroBatch) -> StepOutput:
         return self.loss_fn(batch)
+
+    def start_step(self, step: int) -> None:
+        pass
 
     def diagnostics(self) -> dict[str, Any]:
         return {}
@@ -120,7 +119,7 @@ class JudgeObjective:
         self.save_fn(directory)
 
 
-def _checked(rows: Rows, recipe_file: str, key: str) -> Rows:
+def _checked(rows: Rows, key: str) -> Rows:
     """Rows as text with a float label in [0, 1] (default 1.0)."""
     result = []
     for index, row in enumerate(rows):
@@ -128,7 +127,7 @@ def _checked(rows: Rows, recipe_file: str, key: str) -> Rows:
         if label is None:
             label = 1.0
         if isinstance(label, bool) or not isinstance(label, (int, float)) or not 0 <= label <= 1:
-            raise RecipeError(recipe_file, key, f"row {index}: expected a label in [0, 1], got {label!r}")
+            raise RecipeKeyError(key, f"row {index}: expected a label in [0, 1], got {label!r}")
         texts = {column: str(row[column]) for column in PAIR_COLUMNS}
         result.append({**texts, "label": float(label)})
     return result

@@ -18,6 +18,7 @@ gradient accumulation samples exactly what N processes do.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import time
@@ -27,9 +28,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from arena.errors import ArenaError, RecipeError
+from arena.errors import ArenaError, RecipeKeyError, recipe_errors
 from arena.io import atomic_write_text
 from arena.recipes import JudgeRecipe, TrainRecipe, output_dir, save_resolved
+from arena.training.algorithm import MicroBatch
 from arena.training.checkpoint import (
     latest_checkpoint,
     load_training_state,
@@ -45,7 +47,14 @@ from arena.training.parallel import DeepSpeedZeRO, Replicated, make_strategy
 def train(
     recipe: TrainRecipe | JudgeRecipe, recipe_file: str, plugins: Any, *, resume: bool = False
 ) -> dict[str, Any]:
-    """Run (or continue) the training a recipe describes; returns the summary also saved to summary.json."""
+    """Run (or continue) the training a recipe describes; returns the summary also saved to summary.json.
+    The boundary that knows the recipe's file: a problem with one of its keys found anywhere below is
+    reported as `FILE: key: expected`."""
+    with recipe_errors(recipe_file):
+        return _train(recipe, recipe_file, plugins, resume)
+
+
+def _train(recipe: TrainRecipe | JudgeRecipe, recipe_file: str, plugins: Any, resume: bool) -> dict[str, Any]:
     from accelerate import Accelerator
 
     settings = recipe.training
@@ -54,15 +63,15 @@ def train(
     on_cpu = settings.device == "cpu" or not torch.cuda.is_available()
     accelerator = Accelerator(cpu=on_cpu, mixed_precision=_mixed_precision(settings.precision))
     world, rank, main = accelerator.num_processes, accelerator.process_index, accelerator.is_main_process
-    micro_batch = micro_batch_size(recipe, recipe_file, world)
+    micro_batch = micro_batch_size(recipe, world)
     strategy = make_strategy(accelerator, world, micro_batch, settings.gradient_accumulation)
     check_output(out_dir, resume, recipe_file)
     if isinstance(recipe, JudgeRecipe):
-        check_trainable(recipe, recipe_file, plugins)
+        check_trainable(recipe, plugins)
     _seed_everything(settings.seed)
 
     device = accelerator.device if settings.device == "auto" else torch.device(settings.device)
-    objective = build_objective(recipe, recipe_file, plugins, device, out_dir)
+    objective = build_objective(recipe, plugins, device, out_dir)
     source = objective.examples
 
     model = objective.model
@@ -102,16 +111,16 @@ def train(
                 : micro_batch * settings.gradient_accumulation
             ]
             first = rank * micro_batch * settings.gradient_accumulation  # in the global batch
-            start_hook = getattr(objective, "start_step", None)  # e.g. Nash-MD's EMA opponent
-            if callable(start_hook):
+            if objective.starts_steps:  # e.g. Nash-MD's EMA opponent
                 with strategy.gathered():  # e.g. an EMA of the whole (unsharded) policy
-                    start_hook(step)
+                    objective.start_step(step)
             sums: dict[str, torch.Tensor] = {}
             for start in range(0, len(mine), micro_batch):
                 batch = source.collate(mine[start : start + micro_batch])
                 _seed_micro_batch(settings.seed, step, first + start)
+                position = MicroBatch(step, start // micro_batch, settings.gradient_accumulation)
                 with accelerator.autocast():
-                    output = strategy.run(objective.loss, batch)
+                    output = strategy.run(functools.partial(objective.loss, micro_batch=position), batch)
                 strategy.backward(output.losses.sum() / settings.batch_size)
                 _accumulate(sums, "loss", output.losses)
                 for name, values in output.metrics.items():
@@ -174,12 +183,11 @@ def train(
     return summary
 
 
-def micro_batch_size(recipe: TrainRecipe | JudgeRecipe, recipe_file: str, world: int) -> int:
+def micro_batch_size(recipe: TrainRecipe | JudgeRecipe, world: int) -> int:
     settings = recipe.training
     parts = world * settings.gradient_accumulation
     if settings.batch_size % parts:
-        raise RecipeError(
-            recipe_file,
+        raise RecipeKeyError(
             "training.batch_size",
             f"expected a multiple of gradient_accumulation x processes = {parts}, got {settings.batch_size}",
         )

@@ -19,13 +19,16 @@ from typing import Any, Protocol
 
 import torch
 
-from arena.errors import ArenaError, RecipeError
-from arena.judging import trainable
+from arena.errors import ArenaError, RecipeKeyError
+from arena.generation.base import SamplingSettings
+from arena.judging import PointwiseJudge, trainable
 from arena.policy import Policy, load_policy
 from arena.recipes import JudgeRecipe, TrainRecipe
-from arena.training.algorithm import StepOutput, TrainContext
+from arena.tasks import Task
+from arena.training.algorithm import Algorithm, MicroBatch, StepOutput, TrainContext
 from arena.training.examples import ExampleSource, held_out_metrics, load_examples
 from arena.training.recipe_use import check_recipe_use
+from arena.training.rollouts import make_rollouts
 
 
 class Objective(Protocol):
@@ -34,7 +37,14 @@ class Objective(Protocol):
     examples: ExampleSource  # the training examples, in the loop's seeded order, and their collate
     summary: dict[str, Any]  # fields summary.json starts with (after `name`): {"algorithm": "dpo"}, ...
 
-    def loss(self, batch: Any) -> StepOutput: ...
+    # start_step does something (the loop then gathers a sharded model for it before each step)
+    starts_steps: bool
+
+    def loss(self, batch: Any, micro_batch: MicroBatch) -> StepOutput: ...
+
+    def start_step(self, step: int) -> None:
+        """Before each optimizer step's micro-batches."""
+        ...
 
     def diagnostics(self) -> dict[str, Any]:
         """Extra fields for each logged step of metrics.jsonl (e.g. a game's action probabilities)."""
@@ -57,23 +67,24 @@ class PolicyObjective:
     model: torch.nn.Module
     examples: ExampleSource
     summary: dict[str, Any]
-    algorithm: Any
+    algorithm: Algorithm
     policy: Policy
-    task: Any | None
+    task: Task | None
     eval_batch_size: int = 8  # examples per forward pass on the held-out examples (data.eval_fraction)
 
-    def loss(self, batch: Any) -> StepOutput:
-        return self.algorithm.loss(batch)
+    @property
+    def starts_steps(self) -> bool:
+        return type(self.algorithm).start_step is not Algorithm.start_step
+
+    def loss(self, batch: Any, micro_batch: MicroBatch) -> StepOutput:
+        return self.algorithm.loss(batch, micro_batch)
 
     def start_step(self, step: int) -> None:
-        """Before each optimizer step's micro-batches (e.g. Nash-MD updates its EMA opponent once a step)."""
-        hook = getattr(self.algorithm, "start_step", None)
-        if callable(hook):
-            hook(step)
+        self.algorithm.start_step(step)
 
     def diagnostics(self) -> dict[str, Any]:
-        if self.task is not None and hasattr(self.task, "diagnostics"):
-            return self.task.diagnostics(self.policy, getattr(self.algorithm, "kl_coefficient", None))
+        if self.task is not None and self.task.provides_diagnostics:
+            return self.task.diagnostics(self.policy, self.algorithm.kl_coefficient)
         return {}
 
     def evaluate(self) -> dict[str, Any]:
@@ -81,65 +92,72 @@ class PolicyObjective:
         held_out = self.examples.held_out
         if held_out is not None and self.algorithm.data != "prompts":  # online ones evaluate their own way
             result["eval"] = held_out_metrics(self.algorithm, held_out, self.eval_batch_size)
-        evaluate = getattr(self.algorithm, "evaluate", None)  # e.g. online algorithms: P(policy > reference)
-        return {**result, **(evaluate() if callable(evaluate) else {})}
+        return {**result, **self.algorithm.evaluate()}
 
     def save(self, directory: Path) -> None:
-        detach = getattr(self.algorithm, "detach_training_modules", None)  # e.g. PPO's value head
-        if callable(detach):
-            detach()
+        self.algorithm.before_save()
         self.policy.save(directory, overwrite=True)
 
 
 def build_objective(
-    recipe: TrainRecipe | JudgeRecipe, recipe_file: str, plugins: Any, device: torch.device, out_dir: Path
+    recipe: TrainRecipe | JudgeRecipe, plugins: Any, device: torch.device, out_dir: Path
 ) -> Objective:
     if isinstance(recipe, JudgeRecipe):
-        return _judge_objective(recipe, recipe_file, plugins, device, out_dir)
-    return _policy_objective(recipe, recipe_file, plugins, device, out_dir)
+        return _judge_objective(recipe, plugins, device)
+    return _policy_objective(recipe, plugins, device)
 
 
-def check_trainable(recipe: JudgeRecipe, recipe_file: str, plugins: Any) -> None:
+def check_trainable(recipe: JudgeRecipe, plugins: Any) -> None:
     """A judge recipe must name a judge that `arena train` can train; checked before anything loads."""
     entry = plugins.judges.get(recipe.judge)
     if trainable(entry.config) is None:
         names = [e.name for e in plugins.judges if trainable(e.config) is not None]
-        raise RecipeError(
-            recipe_file,
+        raise RecipeKeyError(
             "judge",
             f"judge '{recipe.judge}' cannot be trained by `arena train` "
             f"(trainable judges: {', '.join(names) or 'none installed'})",
         )
 
 
-def _policy_objective(
-    recipe: TrainRecipe, recipe_file: str, plugins: Any, device: torch.device, out_dir: Path
-) -> PolicyObjective:
+def build_algorithm(recipe: TrainRecipe, plugins: Any) -> Algorithm:
     algorithm = plugins.algorithms.get(recipe.algorithm).build(recipe.args)
-    task = plugins.tasks.get(recipe.task.name).build(recipe.task.args) if recipe.task else None
-    check_recipe_use(recipe, algorithm, task, recipe_file)  # before any model loads
-    policy = _load(recipe_file, "policy", recipe.policy, dtype=torch.float32, device=device)
-    if task is not None and hasattr(task, "prepare_policy"):
+    if not isinstance(algorithm, Algorithm):
+        raise ArenaError(
+            f"algorithm '{recipe.algorithm}': its factory returned {type(algorithm).__name__}, which is not "
+            "an arena.api.Algorithm"
+        )
+    return algorithm
+
+
+def _policy_objective(recipe: TrainRecipe, plugins: Any, device: torch.device) -> PolicyObjective:
+    algorithm = build_algorithm(recipe, plugins)
+    task = plugins.build_task(recipe.task.name, recipe.task.args) if recipe.task else None
+    check_recipe_use(recipe, algorithm, task)  # before any model loads
+    policy = _load("policy", recipe.policy, dtype=torch.float32, device=device)
+    if task is not None and task.prepares_policy:
         task.prepare_policy(policy)  # e.g. a game sets the policy's action distribution to its reference
     reference = None
     if algorithm.needs_reference:
         reference = (
-            _load(recipe_file, "reference", recipe.reference, device=device)
-            if recipe.reference
-            else copy.deepcopy(policy)
+            _load("reference", recipe.reference, device=device) if recipe.reference else copy.deepcopy(policy)
         )
         reference.model.requires_grad_(False).eval()
-    context = TrainContext(policy, reference, task, device, out_dir, recipe, recipe_file, plugins)
-    algorithm.setup(context)
-    examples = load_examples(algorithm, context)
-    if examples.held_out is not None and algorithm.data == "prompts":
-        if not hasattr(algorithm, "eval_prompts"):
-            raise RecipeError(
-                recipe_file,
+    examples = load_examples(recipe, algorithm, task, policy, reference, device)
+    context = TrainContext(policy, reference, device)
+    if algorithm.data == "prompts":
+        if examples.held_out is not None and not algorithm.evaluates_prompts:
+            raise RecipeKeyError(
                 "data.eval_fraction",
-                f"expected 0: {recipe.algorithm} has no evaluation on held-out prompts (no eval_prompts)",
+                f"expected 0: {recipe.algorithm} has no evaluation on held-out prompts",
             )
-        algorithm.eval_prompts = list(examples.held_out.examples)  # instead of the task's eval prompts
+        assert reference is not None, "online algorithms train against a reference"
+        context.judge = _training_judge(recipe, algorithm, task, plugins)
+        context.rollouts = make_rollouts(policy, reference, task, SamplingSettings.of(recipe.generation))
+        held_out = examples.held_out
+        context.eval_prompts = (
+            list(held_out.examples) if held_out is not None else task.prompts("eval") if task else []
+        )
+    algorithm.setup(context)
     return PolicyObjective(
         recipe.algorithm,
         policy.model,
@@ -152,28 +170,51 @@ def _policy_objective(
     )
 
 
-def _load(recipe_file: str, key: str, source: str, **options: Any) -> Policy:
+def _training_judge(recipe: TrainRecipe, algorithm: Algorithm, task: Task | None, plugins: Any) -> Any:
+    """An online algorithm's judge: the recipe's, else the task's oracle; one that can do `judge_use`."""
+    if recipe.judge is not None:
+        judge = plugins.judges.get(recipe.judge.name).build(recipe.judge.args)
+        where = f"judge '{recipe.judge.name}'"
+    elif task is not None and task.provides_oracle:
+        judge = task.oracle_judge()
+        where = f"the oracle of task '{task.name}'"
+    else:
+        raise RecipeKeyError(
+            "judge", f"missing required key ({recipe.algorithm} needs a judge, or a task with an oracle)"
+        )
+    if algorithm.judge_use == "score" and not isinstance(judge, PointwiseJudge):
+        raise RecipeKeyError(
+            "judge",
+            f"expected a pointwise judge (one with score(), e.g. reward-model): {recipe.algorithm} trains "
+            f"on rewards, and {where} only compares",
+        )
+    return judge
+
+
+def _load(key: str, source: str, **options: Any) -> Policy:
     """A model the recipe names at `key`; a hub id that cannot load says so on that key (validation
     accepts hub ids offline: they are checked here)."""
     try:
         return load_policy(source, **options)
-    except RecipeError:
+    except RecipeKeyError:
         raise
     except ArenaError as exc:
-        raise RecipeError(recipe_file, key, str(exc)) from exc
+        raise RecipeKeyError(key, str(exc)) from exc
 
 
-def _judge_objective(
-    recipe: JudgeRecipe, recipe_file: str, plugins: Any, device: torch.device, out_dir: Path
-) -> Objective:
-    from arena.training.judges import JudgeTrainContext
+def _judge_objective(recipe: JudgeRecipe, plugins: Any, device: torch.device) -> Objective:
+    from arena.training.judges import JudgeTrainContext, preference_rows
 
-    check_trainable(recipe, recipe_file, plugins)
+    check_trainable(recipe, plugins)
     judge_class = plugins.judges.get(recipe.judge).load()
-    if not hasattr(judge_class, "training_objective"):
-        raise RecipeError(
-            recipe_file, "judge", f"judge '{recipe.judge}' names TrainingArgs but has no training_objective"
+    if not callable(getattr(judge_class, "training_objective", None)):  # the contract, checked once
+        raise RecipeKeyError(
+            "judge", f"judge '{recipe.judge}' names TrainingArgs but has no training_objective"
         )
-    task = plugins.tasks.get(recipe.task.name).build(recipe.task.args) if recipe.task else None
-    context = JudgeTrainContext(recipe, recipe_file, plugins, task, device, out_dir)
+    task = plugins.build_task(recipe.task.name, recipe.task.args) if recipe.task else None
+    train_rows, held_out = preference_rows(recipe, task)
+    settings = recipe.training
+    context = JudgeTrainContext(
+        recipe.backbone, train_rows, held_out, device, settings.max_length, settings.batch_size
+    )
     return judge_class.training_objective(recipe.args, context)

@@ -12,40 +12,25 @@ from typing import Any
 
 import torch
 
-from arena.errors import RecipeError
-from arena.generation.base import SamplingSettings
-from arena.training.algorithm import TrainContext
-from arena.training.rollouts import Responses, make_rollouts
+from arena.training.algorithm import Algorithm, JudgeUse, TrainContext
+from arena.training.rollouts import Responses, Rollouts
 
 
-def resolve_judge(context: TrainContext) -> Any:
-    """The recipe's judge, else the task's oracle."""
-    recipe = context.recipe
-    if recipe.judge is not None:
-        return context.plugins.judges.get(recipe.judge.name).build(recipe.judge.args)
-    if context.task is not None and hasattr(context.task, "oracle_judge"):
-        return context.task.oracle_judge()
-    raise RecipeError(
-        context.recipe_file,
-        "judge",
-        f"missing required key ({recipe.algorithm} needs a judge, or a task with an oracle)",
-    )
+class OnlineAlgorithm(Algorithm):
+    """Trains on prompts: the host hands it the judge (`judge_use` says what it must do), the rollouts and
+    the held-out prompts it evaluates on."""
 
-
-class OnlineAlgorithm:
     data = "prompts"
     needs_reference = True
-    kl_coefficient: float | None = None
+    judge_use: JudgeUse | None = "compare"
+    evaluates_prompts = True
 
     def setup(self, context: TrainContext) -> None:
-        assert context.reference is not None
+        assert context.reference is not None and context.rollouts is not None and context.judge is not None
         self.policy, self.reference = context.policy, context.reference
-        self.rollouts = make_rollouts(
-            context.policy, context.reference, context.task, SamplingSettings.of(context.recipe.generation)
-        )
-        self.judge = resolve_judge(context)
-        task = context.task
-        self.eval_prompts: list[str] = list(task.prompts("eval")) if task is not None else []
+        self.rollouts: Rollouts = context.rollouts
+        self.judge: Any = context.judge
+        self.eval_prompts: list[str] = list(context.eval_prompts)
         self.last_prompts: list[str] = []
 
     def prefer(self, responses_a: Responses, responses_b: Responses) -> torch.Tensor:

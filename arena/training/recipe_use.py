@@ -10,20 +10,20 @@ refused.
 
 from __future__ import annotations
 
-from typing import Any
-
-from arena.errors import RecipeError
+from arena.errors import RecipeKeyError
 from arena.recipes import GenerationSettings, TrainingSettings, TrainRecipe
+from arena.tasks import Task
+from arena.training.algorithm import Algorithm
 
 
-def check_recipe_use(recipe: TrainRecipe, algorithm: Any, task: Any | None, recipe_file: str) -> None:
-    """Raise RecipeError for a key that `algorithm` (with `task`) would ignore."""
+def check_recipe_use(recipe: TrainRecipe, algorithm: Algorithm, task: Task | None) -> None:
+    """Raise RecipeKeyError for a key that `algorithm` (with `task`) would ignore."""
     name, kind = recipe.algorithm, algorithm.data
     online = kind == "prompts"
-    game = task is not None and hasattr(task, "game")  # online algorithms roll out its actions exactly
+    game = task is not None and task.provides_game_rollouts  # online algorithms roll out its actions exactly
 
     def refuse(key: str, why: str) -> None:
-        raise RecipeError(recipe_file, key, why)
+        raise RecipeKeyError(key, why)
 
     if recipe.reference is not None and not algorithm.needs_reference:
         refuse("reference", f"expected no reference: {name} trains without a reference policy")
@@ -53,7 +53,7 @@ def check_recipe_use(recipe: TrainRecipe, algorithm: Any, task: Any | None, reci
         recipe.data is not None
         and task is not None
         and not online
-        and not any(hasattr(task, hook) for hook in ("prepare_policy", "diagnostics"))
+        and not (task.prepares_policy or task.provides_diagnostics)
     ):
         refuse(
             "task", f"expected no task beside `data`: {name} trains on `data`, and the task adds nothing else"

@@ -1,25 +1,27 @@
 """Rollouts for online algorithms: sample responses and score them, with gradients, under the policy.
 
-Two response spaces share one interface:
+Two response spaces share one interface (`Rollouts`):
 
 - `TextRollouts`: free text from a language model. Samples come from the KV-cached geometric-mixture
   sampler (beta = 0: the policy, 1: the reference), which returns each token's log-prob under the
   reference as it goes; the policy's log-probs are recomputed with gradients by the chunked scorer.
-- `ActionRollouts`: a game's actions, one token each. The action distribution is the policy's softmax at
-  the response position restricted to the action tokens, so sampling and scoring are exact and cheap.
+- a game's actions, one token each, from a task that `provides_game_rollouts` (the built-in games':
+  `arena_plugins.games.actions`). The action distribution is the policy's softmax at the response
+  position restricted to the action tokens, so sampling and scoring are exact and cheap.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 import torch
 
 from arena.generation.base import SamplingSettings
 from arena.generation.logprobs import right_padded_pairs, token_logprobs
 from arena.policy import Policy
+from arena.tasks import Task
 
 
 @dataclass
@@ -40,6 +42,23 @@ class Responses:
         return self.mask.sum(-1).float()
 
 
+class Rollouts(Protocol):
+    def sample(
+        self, prompts: Sequence[str], n: int, beta: float = 0.0, opponent: Policy | None = None
+    ) -> Responses:
+        """n responses per prompt from pi^(1-beta) mu^beta (`opponent` replaces pi, e.g. an EMA policy)."""
+        ...
+
+    def policy_logprobs(self, responses: Responses, holder: Policy | None = None) -> torch.Tensor:
+        """(B, T) log pi of each response token, differentiable (zero past each end)."""
+        ...
+
+    def logprobs_from_logits(self, logits: torch.Tensor, responses: Responses) -> torch.Tensor:
+        """(B, T) log pi of each response token from the LM head's logits (B, T, V) at the positions that
+        predict them (PPO computes logits and values in one pass of the backbone)."""
+        ...
+
+
 class TextRollouts:
     def __init__(self, policy: Policy, reference: Policy, sampling: SamplingSettings) -> None:
         self.policy, self.reference, self.sampling = policy, reference, sampling
@@ -50,7 +69,7 @@ class TextRollouts:
         """n responses per prompt from pi^(1-beta) mu^beta (`opponent` replaces pi, e.g. an EMA policy)."""
         from arena.generation.mixture import sample_geometric_mixture
 
-        sampling = SamplingSettings(**{**SamplingSettings.of(self.sampling).__dict__, "seed": _draw_seed()})
+        sampling = SamplingSettings(**{**SamplingSettings.of(self.sampling).__dict__, "seed": draw_seed()})
         groups = sample_geometric_mixture(
             opponent or self.policy, self.reference, list(prompts), beta=beta, n=n, sampling=sampling
         )
@@ -85,55 +104,22 @@ class TextRollouts:
             rows.append(torch.nn.functional.pad(picked, (0, width - len(tokens))))
         return torch.stack(rows)
 
-
-class ActionRollouts:
-    """A single-token game: `task` is a GameTask whose actions are tokens of the policy's tokenizer."""
-
-    def __init__(self, policy: Policy, reference: Policy, task: Any) -> None:
-        from arena_plugins.games.actions import action_completions
-
-        self.policy, self.reference, self.task = policy, reference, task
-        self.texts, self.token_ids = action_completions(policy, task.game.actions)
-        self.prompt = task.game.prompt
-
-    def action_logprobs(self, model_holder: Policy) -> torch.Tensor:
-        from arena_plugins.games.actions import action_logprobs
-
-        return action_logprobs(model_holder, self.prompt, self.token_ids)
-
-    def sample(
-        self, prompts: Sequence[str], n: int, beta: float = 0.0, opponent: Policy | None = None
-    ) -> Responses:
-        with torch.no_grad():
-            reference = self.action_logprobs(self.reference)
-            own = self.action_logprobs(opponent or self.policy)
-            mixture = torch.log_softmax((1 - beta) * own + beta * reference, dim=-1)
-        count = len(prompts) * n
-        # torch's global generator: the Trainer checkpoints it, so a resumed run draws the same actions.
-        actions = torch.multinomial(mixture.exp().cpu(), count, replacement=True)
-        device = self.policy.device
-        return Responses(
-            [self.prompt] * count,
-            [self.texts[a] for a in actions.tolist()],
-            [(self.token_ids[a],) for a in actions.tolist()],
-            reference[actions.to(reference.device)].unsqueeze(1).to(device),
-            torch.ones(count, 1, device=device),
-        )
-
-    def policy_logprobs(self, responses: Responses, holder: Policy | None = None) -> torch.Tensor:
-        logprobs = self.action_logprobs(holder or self.policy)
-        index = {token: i for i, token in enumerate(self.token_ids)}
-        picked = torch.tensor([index[ids[0]] for ids in responses.token_ids], device=logprobs.device)
-        return logprobs[picked].unsqueeze(1)
+    def logprobs_from_logits(self, logits: torch.Tensor, responses: Responses) -> torch.Tensor:
+        width = responses.mask.shape[1]
+        rows = [list(ids) + [0] * (width - len(ids)) for ids in responses.token_ids]
+        targets = torch.tensor(rows, device=responses.mask.device)
+        return torch.log_softmax(logits, -1).gather(-1, targets[..., None]).squeeze(-1) * responses.mask
 
 
-def _draw_seed() -> int:
+def draw_seed() -> int:
     """A sampler seed from torch's global generator, which the Trainer checkpoints (resume stays exact)."""
     return int(torch.randint(0, 2**62, (1,)).item())
 
 
-def make_rollouts(policy: Policy, reference: Policy, task: Any, sampling: SamplingSettings) -> Any:
-    """Action rollouts for single-token games, text rollouts otherwise."""
-    if task is not None and hasattr(task, "game"):
-        return ActionRollouts(policy, reference, task)
+def make_rollouts(
+    policy: Policy, reference: Policy, task: Task | None, sampling: SamplingSettings
+) -> Rollouts:
+    """The task's game rollouts where it provides them (exact one-token actions), text rollouts otherwise."""
+    if task is not None and task.provides_game_rollouts:
+        return task.game_rollouts(policy, reference)
     return TextRollouts(policy, reference, sampling)

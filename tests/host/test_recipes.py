@@ -185,8 +185,9 @@ MALFORMED: list[tuple[str, str, str, str, str]] = [
         TOURNAMENT,
         "name: game-oracle",
         "name: game-oracel",
+        # `oracle` is the host's own (any task's exact preferences): there whatever plugins are loaded.
         "judge.name: unknown judge 'game-oracel' (did you mean 'game-oracle'?); expected one of: game-oracle, "
-        "reward-table",
+        "oracle, reward-table",
     ),
     (
         "judge-args-literal",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from arena.errors import RecipeError
+from arena.errors import RecipeError, RecipeKeyError, recipe_errors
 from arena.generation.base import Sample
 from arena.tournament.judging import check_unreadable
 from arena.tournament.store import TournamentStore
@@ -72,14 +72,15 @@ def test_a_store_written_before_judge_calls_were_recorded_keeps_its_judgments(tm
 
 def test_the_threshold_allows_exactly_its_share() -> None:
     # 1 of 20 is exactly 0.05: allowed, and said.
-    note = check_unreadable("cup.yaml", "llm", {"verdicts": 20, "unreadable": 1}, 10, 0.05, "store")
+    note = check_unreadable("llm", {"verdicts": 20, "unreadable": 1}, 10, 0.05, "store")
     assert note == "judge 'llm' could not read 1 of 20 verdicts (5.0%), within judge.max_unreadable = 0.05"
-    assert check_unreadable("cup.yaml", "llm", {"verdicts": 20, "unreadable": 0}, 10, 0.05, "store") is None
-    with pytest.raises(RecipeError) as stopped:
-        check_unreadable("cup.yaml", "llm", {"verdicts": 20, "unreadable": 2}, 10, 0.05, "store")
+    assert check_unreadable("llm", {"verdicts": 20, "unreadable": 0}, 10, 0.05, "store") is None
+    # Raised where it is found without the file; the command's boundary (recipe_errors) names it.
+    with pytest.raises(RecipeError) as stopped, recipe_errors("cup.yaml"):
+        check_unreadable("llm", {"verdicts": 20, "unreadable": 2}, 10, 0.05, "store")
     assert str(stopped.value).startswith(
         "cup.yaml: judge.max_unreadable: judge 'llm' could not read 2 of 20 verdicts (10.0%), above the 0.05 "
     )
     # A judge that counts no verdicts: one per item judged.
-    with pytest.raises(RecipeError, match="could not read 1 of 10 verdicts"):
-        check_unreadable("cup.yaml", "judge", {"unreadable": 1}, 10, 0.0, "store")
+    with pytest.raises(RecipeKeyError, match="could not read 1 of 10 verdicts"):
+        check_unreadable("judge", {"unreadable": 1}, 10, 0.0, "store")

@@ -109,7 +109,7 @@ def labels() -> np.ndarray:
 
 
 def context(policy: Policy, reference: Policy | None) -> TrainContext:
-    return TrainContext(policy, reference, None, torch.device("cpu"), Path("."), None, "losses", None)
+    return TrainContext(policy, reference, torch.device("cpu"))
 
 
 def arena_pair_losses(

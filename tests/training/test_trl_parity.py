@@ -125,7 +125,7 @@ def arena_side(
     model = copy.deepcopy(policy.model)
     trained = Policy(model, policy.tokenizer, policy.source)
     frozen = Policy(reference, policy.tokenizer, policy.source)
-    algorithm.setup(TrainContext(trained, frozen, None, torch.device("cpu"), Path("."), None, "parity", None))
+    algorithm.setup(TrainContext(trained, frozen, torch.device("cpu")))
     examples, batch = arena_batch(trained, reference)
     model.train()
     model.zero_grad(set_to_none=True)
@@ -200,7 +200,7 @@ def test_margins_are_not_trivial(models: tuple[Policy, torch.nn.Module]) -> None
     """The pairs exercise both signs of the margin and both sides of the hinge at beta 2, not only h = 0."""
     policy, reference = models
     algorithm = DPO(DPOArgs(beta=2.0, loss="hinge"))
-    algorithm.setup(TrainContext(policy, None, None, torch.device("cpu"), Path("."), None, "parity", None))
+    algorithm.setup(TrainContext(policy, None, torch.device("cpu")))
     _, batch = arena_batch(policy, reference)
     with torch.no_grad():
         margins = algorithm.margins(batch)[0]

@@ -10,9 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from arena import hookimpl
-from arena.generation.config import HFBackendConfig, VLLMBackendConfig
-from arena.hookspecs import Register
+from arena.api import HFBackendConfig, Register, VLLMBackendConfig, hookimpl
 from arena_plugins.backends.ray_executor import RayExecutorArgs
 
 
@@ -28,13 +26,13 @@ class VLLMArgs(VLLMBackendConfig):
 def register_backends(register: Register) -> None:
     register(
         "hf",
-        "arena.generation.hf:HFBackend",
+        "arena.api:HFBackend",
         config=HFBackendConfig,
         description="transformers generate, batched with left padding",
     )
     register(
         "vllm",
-        "arena.generation.vllm:VLLMBackend",
+        "arena.api:VLLMBackend",
         config=VLLMArgs,
         description="vLLM (pip install -e '.[cpu]' or '.[gpu]'), one engine at a time",
     )
@@ -46,7 +44,7 @@ def register_executors(register: Register) -> None:
     # imports Ray only inside its functions, so registering it costs nothing without Ray installed.
     register(
         "local",
-        "arena.tournament.executor:LocalExecutor",
+        "arena.api:LocalExecutor",
         description="this process, one engine at a time (the default)",
     )
     register(

@@ -16,13 +16,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from arena.errors import ArenaError
-from arena.schema import Range
-from arena.tournament.executor import (
+from arena.api import (
+    ArenaError,
     Counters,
     GenerationBlock,
     JudgeBatch,
     PluginSpec,
+    Range,
     is_pointwise,
     judge_call,
 )
@@ -263,7 +263,7 @@ def _forwarded_env() -> dict[str, str]:
 
 
 def _plugins() -> Any:
-    from arena.plugins import make_plugin_host
+    from arena.api import make_plugin_host
 
     return make_plugin_host()
 

@@ -5,18 +5,21 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from arena.generation.logprobs import token_logprobs
-from arena.training.algorithm import (
+from arena.api import (
+    ONLY_MICRO_BATCH,
+    Algorithm,
+    MicroBatch,
     PairBatch,
     StepOutput,
     TrainContext,
     completion_lengths,
     split_pairs,
+    token_logprobs,
 )
 from arena_plugins.dpo import DPOArgs, IPOArgs
 
 
-class _PairwiseLoss:
+class _PairwiseLoss(Algorithm):
     """Shared by DPO and IPO: the policy/reference log-ratio margin h of each pair."""
 
     data = "pairs"
@@ -69,7 +72,7 @@ class DPO(_PairwiseLoss):
         self.length_normalized = args.length_normalized
         self.kl_coefficient = args.beta
 
-    def loss(self, batch: PairBatch) -> StepOutput:
+    def loss(self, batch: PairBatch, micro_batch: MicroBatch = ONLY_MICRO_BATCH) -> StepOutput:
         h, metrics, chosen_nll = self.margins(batch)
         p = batch.labels.to(h.dtype)  # P(chosen is preferred): 1 for hard labels
         eps = self.args.label_smoothing
@@ -93,7 +96,7 @@ class IPO(_PairwiseLoss):
         self.length_normalized = args.length_normalized
         self.kl_coefficient = args.tau
 
-    def loss(self, batch: PairBatch) -> StepOutput:
+    def loss(self, batch: PairBatch, micro_batch: MicroBatch = ONLY_MICRO_BATCH) -> StepOutput:
         h, metrics, chosen_nll = self.margins(batch)
         # With a soft label p (P(chosen preferred)), IPO's target margin is (2p - 1) / (2 tau); p = 1 gives 1/(2 tau).
         target = (2 * batch.labels.to(h.dtype) - 1) / (2 * self.args.tau)

@@ -12,11 +12,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Annotated, Any, Literal
 
-from arena import hookimpl
-from arena.errors import ArenaError
-from arena.hookspecs import Register
-from arena.judging import check_batch
-from arena.schema import Range
+from arena.api import ArenaError, Range, Register, Task, check_batch, hookimpl
 
 GAME_PROMPT = "Pick one:"
 
@@ -132,10 +128,17 @@ class GameOracleArgs:
     game: GameName  # the known-answer game whose exact preference matrix judges
 
 
-class GameTask:
+class GameTask(Task):
     """A matrix game as a training task: preference pairs for offline algorithms, the reference policy set
-    exactly to mu, and after each logged step the policy's action distribution and its exploitability."""
+    exactly to mu, exact one-token rollouts for online ones, and after each logged step the policy's action
+    distribution and its exploitability."""
 
+    provides_pairs = True
+    provides_completions = True
+    provides_oracle = True
+    prepares_policy = True
+    provides_diagnostics = True
+    provides_game_rollouts = True
     completions_end_with_eos = False  # an action is one token; nothing follows it
 
     def __init__(self, game: MatrixGame) -> None:
@@ -156,8 +159,11 @@ class GameTask:
         self._completions, self._token_ids = action_completions(policy, self.game.actions)
         set_action_distribution(policy, self.game.prompt, self._token_ids, self.game.reference)
 
-    def pairs_rows(self) -> list[dict[str, Any]]:
-        """Every ordered pair the matrix prefers (P > 1/2), labelled with P: the D datasets of IPO's paper."""
+    def pairs_rows(self, split: str = "train") -> list[dict[str, Any]]:
+        """Every ordered pair the matrix prefers (P > 1/2), labelled with P: the D datasets of IPO's paper.
+        A game has no held-out pairs: its one prompt is both splits."""
+        if split != "train":
+            return []
         texts = self._completions or list(self.game.actions)
         rows = []
         for i, row in enumerate(self.game.preferences):
@@ -176,6 +182,11 @@ class GameTask:
             rows += [{"prompt": self.game.prompt, "completion": text}] * round(probability * size)
         return rows
 
+    def game_rollouts(self, policy: Any, reference: Any) -> Any:
+        from arena_plugins.games.actions import ActionRollouts
+
+        return ActionRollouts(policy, reference, self.game.actions, self.game.prompt)
+
     def action_probs(self, policy: Any) -> list[float]:
         import torch
 
@@ -190,17 +201,18 @@ class GameTask:
         """The exact answer: the regularised Nash equilibrium pi*_tau of (P, mu) (KNOWN_ANSWERS.md section 2)."""
         import numpy as np
 
-        from arena.ratings import regularized_nash
+        from arena.api import regularized_nash
 
         return regularized_nash(np.array(self.game.preferences), np.array(self.game.reference), tau).tolist()
 
-    def diagnostics(self, policy: Any, tau: float | None) -> dict[str, Any]:
+    def diagnostics(self, policy: Any, kl_coefficient: float | None) -> dict[str, Any]:
+        tau = kl_coefficient
         probs = self.action_probs(policy)
         result: dict[str, Any] = {"action_probs": probs}
         if tau is not None:
             import numpy as np
 
-            from arena.ratings import exploitability
+            from arena.api import exploitability
 
             P, mu = np.array(self.game.preferences), np.array(self.game.reference)
             result["exploitability"] = float(exploitability(P, np.array(probs), mu, tau))
@@ -287,7 +299,7 @@ class RewardTable:
     def compare(
         self, prompts: Sequence[str], responses_a: Sequence[str], responses_b: Sequence[str]
     ) -> list[float]:
-        from arena.judging import sigmoid_preference
+        from arena.api import sigmoid_preference
 
         check_batch(prompts, responses_a, responses_b)
         a, b = self.score(prompts, responses_a), self.score(prompts, responses_b)

@@ -2,7 +2,8 @@
 
 The policy's action distribution is the softmax of its next-token logits at the response position,
 restricted to the action tokens (log-ratios between actions, all that DPO, IPO and Nash objectives see,
-do not depend on the mass left on other tokens).
+do not depend on the mass left on other tokens). `ActionRollouts` is what a game task's
+`game_rollouts()` gives online algorithms: actions sampled and scored exactly.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from arena.errors import ArenaError
-from arena.policy import Policy
+from arena.api import ArenaError, Policy, Responses
 
 
 def action_completions(policy: Policy, actions: Sequence[str]) -> tuple[list[str], list[int]]:
@@ -67,3 +67,47 @@ def set_action_distribution(
     direction = hidden / hidden.dot(hidden)
     log_p = torch.log(torch.tensor(list(probs), dtype=torch.float32, device=hidden.device))
     head[rows] = (base.unsqueeze(0) + log_p.unsqueeze(1) * direction.unsqueeze(0)).to(head.dtype)
+
+
+class ActionRollouts:
+    """The `Rollouts` of a single-token game: the actions are tokens of the policy's tokenizer."""
+
+    def __init__(self, policy: Policy, reference: Policy, actions: Sequence[str], prompt: str) -> None:
+        self.policy, self.reference = policy, reference
+        self.texts, self.token_ids = action_completions(policy, actions)
+        self.prompt = prompt
+
+    def action_logprobs(self, model_holder: Policy) -> torch.Tensor:
+        return action_logprobs(model_holder, self.prompt, self.token_ids)
+
+    def sample(
+        self, prompts: Sequence[str], n: int, beta: float = 0.0, opponent: Policy | None = None
+    ) -> Responses:
+        with torch.no_grad():
+            reference = self.action_logprobs(self.reference)
+            own = self.action_logprobs(opponent or self.policy)
+            mixture = torch.log_softmax((1 - beta) * own + beta * reference, dim=-1)
+        count = len(prompts) * n
+        # torch's global generator: the Trainer checkpoints it, so a resumed run draws the same actions.
+        actions = torch.multinomial(mixture.exp().cpu(), count, replacement=True)
+        device = self.policy.device
+        return Responses(
+            [self.prompt] * count,
+            [self.texts[a] for a in actions.tolist()],
+            [(self.token_ids[a],) for a in actions.tolist()],
+            reference[actions.to(reference.device)].unsqueeze(1).to(device),
+            torch.ones(count, 1, device=device),
+        )
+
+    def policy_logprobs(self, responses: Responses, holder: Policy | None = None) -> torch.Tensor:
+        logprobs = self.action_logprobs(holder or self.policy)
+        index = {token: i for i, token in enumerate(self.token_ids)}
+        picked = torch.tensor([index[ids[0]] for ids in responses.token_ids], device=logprobs.device)
+        return logprobs[picked].unsqueeze(1)
+
+    def logprobs_from_logits(self, logits: torch.Tensor, responses: Responses) -> torch.Tensor:
+        """Over the actions only (renormalised), as `policy_logprobs`: the policy never plays another token."""
+        logits = logits[..., self.token_ids]
+        targets = torch.tensor([self.token_ids.index(ids[0]) for ids in responses.token_ids])
+        targets = targets.to(logits.device)[:, None]
+        return torch.log_softmax(logits, -1).gather(-1, targets[..., None]).squeeze(-1) * responses.mask

@@ -1,4 +1,4 @@
-"""Judges: reward model, pairwise preference model, LLM-as-judge, and task oracles. Registration only.
+"""Judges: reward model, pairwise preference model and LLM-as-judge. Registration and args only.
 
 Each judge's config class is its `args:` where a judge is used (`judge: {name, args}` in train and
 tournament recipes). The trainable ones name a second class, `TrainingArgs`, which is what the `args:`
@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from arena import hookimpl
-from arena.hookspecs import Register
-from arena.schema import ModelRef, PluginName, Range
+from arena.api import ModelRef, Range, Register, hookimpl
 
 Dtype = Literal["auto", "fp32", "bf16", "fp16"]
 Positive = Range(0, low_open=True)
@@ -115,33 +113,6 @@ class LLMJudgeArgs:
         return None
 
 
-@dataclass
-class OracleArgs:
-    """`args:` of the `oracle` judge: a task's exact preferences (its `oracle_judge()`)."""
-
-    task: Annotated[str, PluginName("tasks")]  # the task whose exact preferences judge
-    args: Any = field(default_factory=dict)  # the task's own args, checked when the judge is built
-
-
-def build_task_oracle(args: OracleArgs) -> Any:
-    """The oracle judge of a task, through the installed plugins."""
-    from arena.errors import ArenaError
-    from arena.plugins import make_plugin_host
-    from arena.schema import FieldError, convert
-
-    entry = make_plugin_host(warn=lambda message: None).tasks.get(args.task)
-    try:
-        config = convert(args.args or {}, entry.config, "judge.args.args") if entry.config else None
-    except FieldError as exc:
-        raise ArenaError(f"judge 'oracle': {exc}") from None
-    judge = entry.build(config).oracle_judge()
-    if judge is None:
-        raise ArenaError(
-            f"judge 'oracle': task '{args.task}' has no oracle judge (its true preferences are unknown)"
-        )
-    return judge
-
-
 @hookimpl
 def register_judges(register: Register) -> None:
     register(
@@ -162,4 +133,3 @@ def register_judges(register: Register) -> None:
         config=LLMJudgeArgs,
         description="LLM-as-judge: answer-token probabilities, both orders averaged, unreadable counted",
     )
-    register("oracle", build_task_oracle, config=OracleArgs, description="a task's exact preferences")

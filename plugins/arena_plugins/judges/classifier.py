@@ -17,18 +17,22 @@ from typing import Any, ClassVar
 
 import torch
 
-from arena.errors import ArenaError, RecipeError
-from arena.policy import (
+from arena.api import (
+    ArenaError,
+    ExampleSource,
+    JudgeObjective,
+    JudgeTrainContext,
+    RecipeKeyError,
+    StepOutput,
     encode_prompts,
     load_error,
     load_tokenizer,
     resolve_device,
     resolve_dtype,
     save_policy,
+    to_device,
+    warn_truncated,
 )
-from arena.training.algorithm import StepOutput
-from arena.training.examples import ExampleSource, to_device, warn_truncated
-from arena.training.judges import JudgeObjective, JudgeTrainContext
 
 META_KEY = "arena_judge"
 DEFAULT_MAX_LENGTH = 1024
@@ -168,11 +172,10 @@ class ClassifierJudge(abc.ABC):
     @classmethod
     def training_objective(cls, args: Any, context: JudgeTrainContext) -> JudgeObjective:
         """Train this judge on the shared loop: the backbone gets a fresh one-logit head."""
-        recipe = context.recipe
         train_rows, held_out = context.preference_rows()
         try:
             model, tokenizer = load_classifier(
-                recipe.backbone,
+                context.backbone,
                 cls.name,
                 device=context.device,
                 dtype=torch.float32,
@@ -180,14 +183,14 @@ class ClassifierJudge(abc.ABC):
                 training=True,
             )
         except ArenaError as exc:  # e.g. a hub id not in the cache offline: said on the recipe's key
-            raise RecipeError(context.recipe_file, "backbone", str(exc)) from exc
-        judge = cls.wrap(model, tokenizer, recipe.training.max_length, recipe.training.batch_size)
+            raise RecipeKeyError("backbone", str(exc)) from exc
+        judge = cls.wrap(model, tokenizer, context.max_length, context.batch_size)
         firsts, seconds, cut = judge.pair_rows(
             [r["prompt"] for r in train_rows],
             [r["chosen"] for r in train_rows],
             [r["rejected"] for r in train_rows],
         )
-        warn_truncated(cut, len(train_rows), recipe.training.max_length)
+        warn_truncated(cut, len(train_rows), context.max_length)
         examples = [(a, b, r["label"]) for a, b, r in zip(firsts, seconds, train_rows, strict=True)]
 
         def collate(indices: Sequence[int]) -> ClassifierBatch:

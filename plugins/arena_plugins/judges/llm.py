@@ -18,10 +18,14 @@ from collections.abc import Sequence
 
 import torch
 
-from arena.generation.logprobs import score_completions
-from arena.generation.tensors import left_pad, positions_from_mask
-from arena.judging import antisymmetric_compare
-from arena.policy import Policy, load_policy
+from arena.api import (
+    Policy,
+    antisymmetric_compare,
+    left_pad,
+    load_policy,
+    positions_from_mask,
+    score_completions,
+)
 from arena_plugins.judges import LLMJudgeArgs
 
 

@@ -17,9 +17,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from arena.judging import antisymmetric_compare
-from arena.policy import encode_prompts
-from arena.training.algorithm import StepOutput
+from arena.api import StepOutput, antisymmetric_compare, encode_prompts
 from arena_plugins.judges import PreferenceModelTrainingArgs
 from arena_plugins.judges.classifier import ClassifierJudge
 

@@ -13,9 +13,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from arena.judging import check_texts, pointwise_compare
-from arena.training.algorithm import StepOutput
-from arena.training.data import fit_to_length
+from arena.api import StepOutput, check_texts, fit_to_length, pointwise_compare
 from arena_plugins.judges import RewardModelTrainingArgs
 from arena_plugins.judges.classifier import ClassifierJudge, encode_prompt_response
 

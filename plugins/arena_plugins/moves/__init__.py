@@ -18,9 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from arena import hookimpl
-from arena.hookspecs import Register
-from arena.schema import Range
+from arena.api import Range, Register, hookimpl
 from arena_plugins.moves.language import MOVES, parse_move, prompt_pool
 from arena_plugins.moves.report import MoveReport, move_report
 
@@ -61,7 +59,7 @@ class MovesOracle:
     def compare(
         self, prompts: Sequence[str], responses_a: Sequence[str], responses_b: Sequence[str]
     ) -> list[float]:
-        from arena.judging import check_batch
+        from arena.api import check_batch
 
         check_batch(prompts, responses_a, responses_b)
         return [self.preference(a, b) for a, b in zip(responses_a, responses_b, strict=True)]

@@ -69,7 +69,7 @@ def move_exploitability(
     tau log sum_y mu(y) exp(P(y > pi) / tau) + tau KL(pi || mu) - 1/2."""
     import numpy as np
 
-    from arena.ratings import exploitability
+    from arena.api import exploitability
 
     return float(exploitability(np.array(preferences), np.array(move_probs), np.array(reference), tau))
 
@@ -80,7 +80,7 @@ def move_equilibrium(
     """The regularised Nash equilibrium pi*_tau of the move game: the move distribution to aim for."""
     import numpy as np
 
-    from arena.ratings import regularized_nash
+    from arena.api import regularized_nash
 
     return regularized_nash(np.array(preferences), np.array(reference), tau).tolist()
 

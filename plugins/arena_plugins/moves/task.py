@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from arena.errors import ArenaError
+from arena.api import ArenaError, Task
 from arena_plugins.moves import MATRICES, Matrix, MovesArgs, MovesOracle
 from arena_plugins.moves.language import MOVES, parse_move, sample_response, split_prompts
 from arena_plugins.moves.report import MoveReport, move_equilibrium, move_exploitability, move_report
@@ -18,9 +18,14 @@ from arena_plugins.moves.report import MoveReport, move_equilibrium, move_exploi
 SPLITS = ("train", "eval")
 
 
-class MovesTask:
+class MovesTask(Task):
     """Rock, scissors or paper in a sentence, judged on form and then by a cyclic matrix (docs/moves.md)."""
 
+    provides_pairs = True
+    provides_completions = True
+    provides_oracle = True
+    provides_diagnostics = True
+    provides_corpus = True
     name = "moves"
     moves = MOVES
     completions_end_with_eos = True  # a response is a sentence followed by EOS
@@ -127,8 +132,7 @@ class MovesTask:
         """Sample `samples` responses (`args.diagnostic_samples`) from a Policy or a model directory with the
         `hf` backend at temperature 1, over the split's prompts in turn. Seeded: the same model gives the
         same texts, and the caller's random state is untouched."""
-        from arena.generation import HFBackendConfig, SamplingSettings
-        from arena.generation.hf import HFBackend
+        from arena.api import HFBackend, HFBackendConfig, SamplingSettings
 
         count = self.args.diagnostic_samples if samples is None else samples
         prompts = self._splits[_check_split(split)]

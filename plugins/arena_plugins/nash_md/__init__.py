@@ -7,9 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from arena import hookimpl
-from arena.hookspecs import Register
-from arena.schema import Range
+from arena.api import Range, Register, hookimpl
 
 Positive = Range(0, low_open=True)
 Beta = Range(0, 1)

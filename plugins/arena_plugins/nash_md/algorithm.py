@@ -7,9 +7,15 @@ import copy
 
 import torch
 
-from arena.policy import Policy
-from arena.training.algorithm import StepOutput, TrainContext
-from arena.training.online import OnlineAlgorithm, online_metrics
+from arena.api import (
+    ONLY_MICRO_BATCH,
+    MicroBatch,
+    OnlineAlgorithm,
+    Policy,
+    StepOutput,
+    TrainContext,
+    online_metrics,
+)
 from arena_plugins.nash_md import NashMDArgs
 
 
@@ -37,7 +43,7 @@ class NashMD(OnlineAlgorithm):
         if self.ema is not None:
             self._update_ema()
 
-    def loss(self, prompts: list[str]) -> StepOutput:
+    def loss(self, prompts: list[str], micro_batch: MicroBatch = ONLY_MICRO_BATCH) -> StepOutput:
         n = self.args.samples
         with torch.no_grad():
             ours = self.rollouts.sample(prompts, n, beta=0.0)

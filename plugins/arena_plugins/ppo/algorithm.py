@@ -15,9 +15,15 @@ from typing import Any
 
 import torch
 
-from arena.training.algorithm import StepOutput, TrainContext
-from arena.training.online import OnlineAlgorithm
-from arena.training.rollouts import ActionRollouts, Responses
+from arena.api import (
+    ONLY_MICRO_BATCH,
+    JudgeUse,
+    MicroBatch,
+    OnlineAlgorithm,
+    Responses,
+    StepOutput,
+    TrainContext,
+)
 from arena_plugins.ppo import PPOArgs
 
 HEAD, VALUE_MODEL = "arena_value_head", "arena_value_model"
@@ -36,11 +42,12 @@ class Rollout:
 
 
 class PPO(OnlineAlgorithm):
+    judge_use: JudgeUse | None = "score"  # rewards from a pointwise judge (a reward model)
+
     def __init__(self, args: PPOArgs) -> None:
         self.args = args
         self.kl_coefficient = args.tau
         self.buffers: dict[int, Rollout] = {}
-        self.calls = 0
 
     def setup(self, context: TrainContext) -> None:
         super().setup(context)
@@ -53,16 +60,14 @@ class PPO(OnlineAlgorithm):
         model.add_module(HEAD, torch.nn.Linear(hidden, 1).to(self.policy.device))
         torch.nn.init.zeros_(getattr(model, HEAD).weight)
         torch.nn.init.zeros_(getattr(model, HEAD).bias)
-        self.accumulation = context.recipe.training.gradient_accumulation
 
-    def detach_training_modules(self) -> None:
+    def before_save(self) -> None:
         for name in (HEAD, VALUE_MODEL):
             if hasattr(self.policy.model, name):
                 delattr(self.policy.model, name)
 
-    def loss(self, prompts: list[str]) -> StepOutput:
-        slot = self.calls % self.accumulation  # one rollout per micro-batch (PPO's minibatches)
-        self.calls += 1
+    def loss(self, prompts: list[str], micro_batch: MicroBatch = ONLY_MICRO_BATCH) -> StepOutput:
+        slot = micro_batch.index  # one rollout per micro-batch (PPO's minibatches)
         buffer = self.buffers.get(slot)
         if buffer is None or buffer.steps_left == 0:
             buffer = self.buffers[slot] = self._rollout(prompts)
@@ -118,22 +123,15 @@ class PPO(OnlineAlgorithm):
         head = getattr(model, HEAD)
         hidden = self._hidden(model.get_decoder(), responses)
         logits = model.get_output_embeddings()(hidden).float()
-        if isinstance(self.rollouts, ActionRollouts):
-            logits = logits[..., self.rollouts.token_ids]
-            targets = torch.tensor([self.rollouts.token_ids.index(ids[0]) for ids in responses.token_ids])
-            targets = targets.to(logits.device)[:, None]
-        else:
-            targets = _padded_tokens(responses)
-        logprobs = torch.log_softmax(logits, -1).gather(-1, targets[..., None]).squeeze(-1) * responses.mask
-        if hasattr(model, VALUE_MODEL):
+        logprobs = self.rollouts.logprobs_from_logits(logits, responses)
+        if self.args.value_head == "separate":
             hidden = self._hidden(getattr(model, VALUE_MODEL), responses)
         values = head(hidden.float()).squeeze(-1) * responses.mask
         return logprobs, values
 
     def _hidden(self, decoder: Any, responses: Responses) -> torch.Tensor:
         """Hidden states (B, T, H) at the positions that predict each response token."""
-        from arena.generation.logprobs import right_padded_pairs
-        from arena.generation.tensors import positions_from_mask
+        from arena.api import positions_from_mask, right_padded_pairs
 
         prompt_ids = self.policy.encode_prompts(responses.prompts)
         tokens = list(responses.token_ids)  # an action's one token and a text's tokens alike
@@ -152,12 +150,6 @@ class PPO(OnlineAlgorithm):
             1, index[..., None].expand(-1, -1, states.last_hidden_state.shape[-1])
         )
         return hidden
-
-
-def _padded_tokens(responses: Responses) -> torch.Tensor:
-    width = responses.mask.shape[1]
-    rows = [list(ids) + [0] * (width - len(ids)) for ids in responses.token_ids]
-    return torch.tensor(rows, device=responses.mask.device)
 
 
 def _gae(

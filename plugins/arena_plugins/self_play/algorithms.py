@@ -8,10 +8,16 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from arena.policy import Policy
-from arena.training.algorithm import StepOutput
-from arena.training.online import OnlineAlgorithm, online_metrics, split_responses
-from arena.training.rollouts import Responses
+from arena.api import (
+    ONLY_MICRO_BATCH,
+    MicroBatch,
+    OnlineAlgorithm,
+    Policy,
+    Responses,
+    StepOutput,
+    online_metrics,
+    split_responses,
+)
 from arena_plugins.self_play import IPOMDArgs, OnlineDPOArgs, OnlineIPOArgs, SPPOArgs
 
 
@@ -20,7 +26,7 @@ class OnlineIPO(OnlineAlgorithm):
         self.args = args
         self.kl_coefficient = args.tau
 
-    def loss(self, prompts: list[str]) -> StepOutput:
+    def loss(self, prompts: list[str], micro_batch: MicroBatch = ONLY_MICRO_BATCH) -> StepOutput:
         with torch.no_grad():
             both = self.rollouts.sample(prompts, 2, beta=self.args.beta)
         first, second = split_responses(both)
@@ -41,7 +47,7 @@ class OnlineDPO(OnlineAlgorithm):
         self.args = args
         self.kl_coefficient = args.beta
 
-    def loss(self, prompts: list[str]) -> StepOutput:
+    def loss(self, prompts: list[str], micro_batch: MicroBatch = ONLY_MICRO_BATCH) -> StepOutput:
         with torch.no_grad():
             both = self.rollouts.sample(prompts, 2, beta=0.0)
         first, second = split_responses(both)
@@ -65,7 +71,7 @@ class SPPO(OnlineAlgorithm):
             model = copy.deepcopy(self.policy.model).requires_grad_(False).eval()
             self.previous = Policy(model, self.policy.tokenizer, f"{self.policy.source} (previous)")
 
-    def loss(self, prompts: list[str]) -> StepOutput:
+    def loss(self, prompts: list[str], micro_batch: MicroBatch = ONLY_MICRO_BATCH) -> StepOutput:
         if self.previous is None:  # called outside the Trainer loop
             self.start_step(0)
         k = self.args.samples

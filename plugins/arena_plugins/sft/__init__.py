@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from arena import hookimpl
-from arena.hookspecs import Register
+from arena.api import Register, hookimpl
 
 
 @dataclass

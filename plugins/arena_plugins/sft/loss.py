@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from arena.generation.logprobs import token_logprobs
-from arena.training.algorithm import CompletionBatch, StepOutput, TrainContext, completion_lengths
+from arena.api import (
+    ONLY_MICRO_BATCH,
+    Algorithm,
+    CompletionBatch,
+    MicroBatch,
+    StepOutput,
+    TrainContext,
+    completion_lengths,
+    token_logprobs,
+)
 from arena_plugins.sft import SFTArgs
 
 
-class SFT:
+class SFT(Algorithm):
     data = "completions"
     needs_reference = False
 
@@ -17,7 +25,7 @@ class SFT:
     def setup(self, context: TrainContext) -> None:
         self.model = context.policy.model
 
-    def loss(self, batch: CompletionBatch) -> StepOutput:
+    def loss(self, batch: CompletionBatch, micro_batch: MicroBatch = ONLY_MICRO_BATCH) -> StepOutput:
         logprobs = token_logprobs(self.model, batch.input_ids, batch.attention_mask, batch.completion_mask)
         tokens = completion_lengths(batch)
         per_sequence = -logprobs.sum(-1)

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from arena import hookimpl
+from arena.api import Task, hookimpl
 
 __version__ = "0.1.0"
 
@@ -43,7 +43,10 @@ class ShortAnswersArgs:
 
 
 @dataclass
-class ShortAnswersTask:
+class ShortAnswersTask(Task):
+    """Prompts and an oracle: the shorter answer wins."""
+
+    provides_oracle = True  # an ability, declared: online algorithms may train against oracle_judge()
     name: str
     questions: list[str]
 
