@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 
 @cache
@@ -40,7 +41,8 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table
     for column in columns:
         result.add_column(column, overflow="fold")
     for row in rows:
-        result.add_row(*(str(cell) for cell in row))
+        # Cells are data (a plugin's description, a model's name), never markup: "pip install '.[ray]'" stays.
+        result.add_row(*(Text(str(cell)) for cell in row))
     return result
 
 

@@ -1,9 +1,10 @@
 """The plugin reference: every registered algorithm, judge, backend, task and executor, its description and
-its `args:` (name, what is expected, default, and what it does), read from the plugins themselves.
+its `args:` (name, type, what is expected, default, and what it does), read from the plugins themselves.
 
 What an arg does comes from the comment beside its field in the config dataclass (and the class docstring),
 so the reference cannot drift from the code: `arena plugins --reference` prints it, `docs/reference.md`
-is that output, and a test keeps the two equal.
+is that output, and a test keeps the two equal. `arena plugins NAME` prints one entry from the same
+source (`entry_lines`, `entry_json`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import io
 import json
 import textwrap
 import tokenize
+import types
 from dataclasses import dataclass
-from typing import Any, get_type_hints
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from arena.registry import KINDS, SINGULAR
-from arena.schema import describe
+from arena.registry import KINDS, SINGULAR, Entry
+from arena.schema import Check, Range, describe
 
 HEADINGS = {kind: kind.capitalize() for kind in KINDS}
 
@@ -28,8 +30,25 @@ HEADINGS = {kind: kind.capitalize() for kind in KINDS}
 class ArgDoc:
     name: str
     expected: str  # what a value looks like, as recipe errors say it
-    default: str
+    default: str  # as JSON ("required" when the recipe must give it)
     comment: str  # the comment beside the field in its dataclass ("" if none)
+    type: str = ""  # the field's type as a reader writes it, checks included: `float > 0`
+
+    @property
+    def required(self) -> bool:
+        return self.default == REQUIRED
+
+    def default_value(self) -> Any:
+        """The default as data (None when required or unset); a default JSON cannot hold stays its repr."""
+        if self.required:
+            return None
+        try:
+            return json.loads(self.default)
+        except ValueError:
+            return self.default
+
+
+REQUIRED = "required"  # never a JSON text, so never mistaken for a default (the string is '"required"')
 
 
 def field_comments(cls: type) -> dict[str, str]:
@@ -68,7 +87,7 @@ def _default(field: dataclasses.Field[Any]) -> str:
     elif field.default_factory is not dataclasses.MISSING:
         value = field.default_factory()
     else:
-        return "required"
+        return REQUIRED
     if dataclasses.is_dataclass(value):
         value = dataclasses.asdict(value)
     try:
@@ -87,10 +106,97 @@ def config_docs(cls: type | None) -> list[ArgDoc]:
         if dataclasses.is_dataclass(base):
             comments.update(field_comments(base))
     return [
-        ArgDoc(f.name, describe(hints[f.name]), _default(f), comments.get(f.name, ""))
+        ArgDoc(
+            f.name, describe(hints[f.name]), _default(f), comments.get(f.name, ""), type_text(hints[f.name])
+        )
         for f in dataclasses.fields(cls)
         if f.init
     ]
+
+
+def type_text(hint: Any) -> str:
+    """A type as a reader writes it, with its `Annotated` checks: `float > 0`, `int | None`,
+    `'shared' | 'separate'`, `str (the name of a task)`."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is Annotated:
+        text = type_text(args[0])
+        for marker in args[1:]:
+            if isinstance(marker, Range):
+                text += _range_text(marker)
+            elif isinstance(marker, Check) and marker.description():
+                text += f" ({marker.description()})"
+        return text
+    if origin in (Union, types.UnionType):
+        return " | ".join(type_text(a) for a in args)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in args)
+    if hint is type(None):
+        return "None"
+    if hint is Any:
+        return "any"
+    if origin is not None and args:
+        inner = ", ".join("..." if a is Ellipsis else type_text(a) for a in args)
+        return f"{getattr(origin, '__name__', str(origin))}[{inner}]"
+    return getattr(hint, "__name__", str(hint).replace("typing.", ""))
+
+
+def _range_text(check: Range) -> str:
+    if check.low is not None and check.high is not None:
+        return f" in {'(' if check.low_open else '['}{check.low:g}, {check.high:g}]"
+    if check.low is not None:
+        return f" {'>' if check.low_open else '>='} {check.low:g}"
+    return f" <= {check.high:g}" if check.high is not None else ""
+
+
+def config_summary(entry: Entry[Any]) -> str:
+    """The config class's docstring on one line ('' when it has none beyond dataclass's own signature)."""
+    doc = inspect.getdoc(entry.config) if entry.config is not None else None
+    if not doc or doc.startswith(f"{entry.config.__name__}("):
+        return ""
+    return " ".join(doc.split())
+
+
+def entry_heading(kind: str, entry: Entry[Any]) -> str:
+    return f"{entry.name} ({SINGULAR[kind]}, plugin {entry.plugin})"
+
+
+def entry_lines(kind: str, entry: Entry[Any]) -> list[str]:
+    """One entry as `arena plugins NAME` prints it: heading, description, config docstring, then each arg
+    with its type and default on one line and what it does on the next."""
+    lines = [entry_heading(kind, entry)]
+    lines += [f"  {text}" for text in (entry.description, config_summary(entry)) if text]
+    args = config_docs(entry.config)
+    if not args:
+        return [*lines, "args: none"]
+    lines.append("args:")
+    for arg in args:
+        default = REQUIRED if arg.required else f"default {arg.default}"
+        lines.append(f"  {arg.name}: {arg.type}, {default}")
+        if arg.comment:
+            lines.append(f"      {arg.comment}")
+    return lines
+
+
+def entry_json(kind: str, entry: Entry[Any]) -> dict[str, Any]:
+    """`entry_lines` as data: what `arena plugins NAME --json` prints for each entry of that name."""
+    return {
+        "kind": SINGULAR[kind],
+        "name": entry.name,
+        "plugin": entry.plugin,
+        "description": entry.description,
+        "doc": config_summary(entry),
+        "args": [
+            {
+                "name": arg.name,
+                "type": arg.type,
+                "expected": arg.expected,
+                "required": arg.required,
+                "default": arg.default_value(),
+                "help": arg.comment,
+            }
+            for arg in config_docs(entry.config)
+        ],
+    }
 
 
 def _cell(text: str) -> str:
@@ -115,9 +221,9 @@ def reference_markdown(host: Any) -> str:
             lines += ["", f"### `{entry.name}` ({SINGULAR[kind]}, plugin `{entry.plugin}`)", ""]
             if entry.description:
                 lines += [entry.description, ""]
-            doc = inspect.getdoc(entry.config) if entry.config is not None else None
-            if doc and not doc.startswith(f"{entry.config.__name__}("):  # not dataclass's own signature
-                lines += [" ".join(doc.split()), ""]
+            summary = config_summary(entry)
+            if summary:
+                lines += [summary, ""]
             args = config_docs(entry.config)
             if not args:
                 lines.append("No args.")

@@ -142,3 +142,64 @@ def test_plugins_command_shows_errors(with_plugins: dict[str, str], table: bool)
     assert result.returncode == 0
     assert "No module named 'a_module_that_does_not_exist'" in result.stdout
     assert "\x1b[" not in result.stdout  # NO_COLOR is honoured
+
+
+def _table_rows(stdout: str) -> list[list[str]]:
+    """The body rows of every table rich printed, each as its stripped cells."""
+    return [
+        [cell.strip() for cell in line.strip().strip("│").split("│")]
+        for line in stdout.splitlines()
+        if line.startswith("│")
+    ]
+
+
+def test_plugins_table_shows_every_entry_with_its_description(with_plugins: dict[str, str]) -> None:
+    env = {**with_plugins, "ARENA_PLUGINS": "fixture,games,broken-import", "COLUMNS": "400"}
+    result = run_arena(["plugins"], env=env)
+    assert result.returncode == 0, result.stderr
+    rows = _table_rows(result.stdout)
+    assert ["pairwise-fixture", "fixture", "test algorithm"] in rows
+    assert ["echo-fixture", "fixture", "test backend"] in rows
+    assert ["cycle3", "games", "matrix game, actions rock, scissors, paper"] in rows
+    assert ["oracle", "arena", "a task's exact preferences"] in rows  # the host's own judge
+    assert ["fixture", "1.0", ""] in rows
+    assert [
+        "broken-import",
+        "1.0",
+        "failed to load: ModuleNotFoundError: No module named 'a_module_that_does_not_exist'",
+    ] in rows
+    titles = [line for line in result.stdout.splitlines() if line and line[0].isalpha()]
+    assert titles == [
+        "Algorithms",
+        "Judges",
+        "Backends",
+        "Tasks",
+        "Arena plugins",
+        "arena plugins NAME shows an entry's args; --reference shows every entry's, as markdown",
+    ]
+
+
+def test_plugins_name_shows_a_third_party_entry_and_plugin(with_plugins: dict[str, str]) -> None:
+    env = {**with_plugins, "ARENA_PLUGINS": "fixture"}
+    entry = run_arena(["plugins", "pairwise-fixture"], env=env)
+    assert entry.returncode == 0, entry.stderr
+    # No comments beside its fields: type and default only.
+    assert entry.stdout.splitlines() == [
+        "pairwise-fixture (algorithm, plugin fixture)",
+        "  test algorithm",
+        "args:",
+        "  beta: float > 0, default 0.1",
+        "  loss: 'sigmoid' | 'hinge', default \"sigmoid\"",
+    ]
+    plugin = run_arena(["plugins", "fixture"], env=env)
+    assert plugin.stdout.splitlines() == [
+        "fixture (plugin, version 1.0)",
+        "  algorithm pairwise-fixture: test algorithm",
+        "  backend echo-fixture: test backend",
+    ]
+    broken = run_arena(["plugins", "broken-import"], env={**with_plugins, "ARENA_PLUGINS": "broken-import"})
+    assert broken.stdout.splitlines() == [
+        "broken-import (plugin, version 1.0)",
+        "  error: failed to load: ModuleNotFoundError: No module named 'a_module_that_does_not_exist'",
+        "  provides nothing",
+    ]
