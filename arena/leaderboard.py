@@ -374,11 +374,14 @@ img {{ max-width: 100%; margin-top: 1.5em; }}
 """
 
 
-def render_all(board: Leaderboard) -> dict[str, bytes]:
-    """Every output file's content, keyed by file name."""
+def render_all(board: Leaderboard, metadata: dict[str, Any] | None = None) -> dict[str, bytes]:
+    """Every output file's content, keyed by file name. `metadata` (e.g. a tournament's settings and
+    entrants) joins the board's keys in leaderboard.json, which is then indented in full."""
     heatmap = render_heatmap(board)
     texts = {
-        "leaderboard.json": render_json(board),
+        "leaderboard.json": render_json(board)
+        if metadata is None
+        else json.dumps({**leaderboard_json(board), **metadata}, indent=2) + "\n",
         "leaderboard.md": render_markdown(board),
         "leaderboard.csv": render_csv(board),
         "winrates.csv": render_winrates_csv(board),
@@ -387,9 +390,9 @@ def render_all(board: Leaderboard) -> dict[str, bytes]:
     return {name: heatmap if name == "heatmap.png" else texts[name].encode("utf-8") for name in FILES}
 
 
-def publish(board: Leaderboard, out: str | Path) -> list[Path]:
+def publish(board: Leaderboard, out: str | Path, metadata: dict[str, Any] | None = None) -> list[Path]:
     """Render everything, then write the six files (each atomically: temp file, then rename)."""
-    contents = render_all(board)
+    contents = render_all(board, metadata)
     written = []
     for name, data in contents.items():
         if name.endswith(".png"):

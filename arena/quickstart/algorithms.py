@@ -9,26 +9,28 @@ draws the replicates with replacement (all of replicate k's models together: the
 and judges), then the prompts (the same prompts for everyone: pairs stay paired); it pools the drawn runs'
 matches into an algorithm-by-algorithm win-rate matrix W and computes from it the maximum-entropy Nash
 equilibrium (weights and ratings (A p)_i), Bradley-Terry Elo, each head-to-head win rate, and from the
-drawn runs' answers each algorithm's malformed share and move exploitability. 95% percentile intervals
-over the rounds. With one seed per algorithm this reduces to the prompt bootstrap. Seeded: the same
-tournament gives the same table, byte for byte.
+drawn runs' answers the task's columns (its `arena.api.PromptCounts`: a count vector per prompt, pooled
+like the matches). 95% percentile intervals over the rounds. With one seed per algorithm this reduces to
+the prompt bootstrap. Seeded: the same tournament gives the same table, byte for byte.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from arena.api.reports import Interval, PromptCounts
 from arena.errors import ArenaError
-from arena.quickstart.intervals import CONFIDENCE, Interval, best_response_edges, prompt_counts
 from arena.ratings.bradley_terry import ELO_MEAN, ELO_PER_NAT, fit_strengths
 from arena.ratings.nash import max_entropy_nash, nash_ratings
 
 ROUNDS = 1000
 SEED = 0
+CONFIDENCE = 0.95
 # Weights below this are rounding noise of a degenerate game (the LP sees its support through it).
 SUPPORT_FLOOR = 1e-9
 TIE_RULE = "tied when the closed 95% intervals overlap the leader's"
@@ -69,6 +71,14 @@ def _match_arrays(
     return points, counts
 
 
+def prompt_counts(
+    statistic: PromptCounts, by_prompt: dict[str, list[Any]], prompts: Sequence[str]
+) -> np.ndarray:
+    """(prompts, counts): the task's count vector of each prompt's responses."""
+    rows = [statistic.counts([sample.text for sample in by_prompt.get(prompt, [])]) for prompt in prompts]
+    return np.array(rows, dtype=float)
+
+
 def replicate_of(entrant: str) -> int:
     """`nash-md-s2` -> 2, `nash-md` -> 0."""
     match = _SEED_SUFFIX.search(entrant)
@@ -86,13 +96,13 @@ def _replicate_draws(entrants: list[str], rounds: int, rng: np.random.Generator)
 
 
 def algorithm_table(
-    task: Any,
+    statistic: PromptCounts,
     matches: pd.DataFrame,
     samples: dict[str, dict[str, list[Any]]],
     rounds: int = ROUNDS,
     seed: int = SEED,
 ) -> dict[str, Any]:
-    """The algorithm-level board, shaped like leaderboard.json's models/pairs (plus moves per row)."""
+    """The algorithm-level board, shaped like leaderboard.json's models/pairs (plus the task's columns)."""
     entrants = list(samples)
     algorithms = list(dict.fromkeys(algorithm_of(name) for name in entrants))
     groups = [[i for i, name in enumerate(entrants) if algorithm_of(name) == algo] for algo in algorithms]
@@ -101,7 +111,7 @@ def algorithm_table(
         membership[members, g] = 1.0
     prompts = list(samples[entrants[0]])  # the tournament's prompt list, in order (its prompt_id indexes it)
     points, counts = _match_arrays(matches, entrants, len(prompts))
-    moves = np.stack([prompt_counts(task, samples[name], prompts) for name in entrants])  # (E, P, K + 1)
+    answers = np.stack([prompt_counts(statistic, samples[name], prompts) for name in entrants])  # (E, P, K)
 
     replicates = {
         algo: sorted(replicate_of(entrants[e]) for e in members)
@@ -134,14 +144,7 @@ def algorithm_table(
     elo = ELO_MEAN + ELO_PER_NAT * fit_strengths(
         first, second, played[:, first, second], wins[:, first, second], n
     )
-    pooled = np.einsum("epk,rp,re,eg->rgk", moves, prompt_weights, run_weights, membership, optimize=True)
-    answered = pooled.sum(axis=2)
-    malformed = pooled[..., -1] / np.maximum(answered, 1.0)
-    move_counts = pooled[..., :-1]
-    well_formed = move_counts.sum(axis=2)
-    shares = move_counts / np.maximum(well_formed, 1.0)[..., None]
-    edges = np.stack([best_response_edges(shares[:, g], task.preferences) for g in range(n)], axis=1)
-    edges[well_formed == 0] = np.nan
+    pooled = np.einsum("epk,rp,re,eg->rgk", answers, prompt_weights, run_weights, membership, optimize=True)
     mean_win = (W.sum(axis=2) - 0.5) / max(n - 1, 1)
 
     columns = {
@@ -149,9 +152,9 @@ def algorithm_table(
         "nash_weight": weight,
         "elo": elo,
         "win_rate": mean_win,
-        "malformed": malformed,
-        "exploitability": edges,
+        **statistic.columns(pooled),
     }
+    shown = statistic.point_columns(pooled[0])  # the task's columns without an interval
     rows = []
     for g, algo in enumerate(algorithms):
         row: dict[str, Any] = {
@@ -167,8 +170,8 @@ def algorithm_table(
                 )
                 row[f"{name}_ci_low"], row[f"{name}_ci_high"] = _plain(low), _plain(high)
         row["nash_support_share"] = float(np.mean(weight[1:, g] > SUPPORT_FLOOR))
-        for k, move in enumerate(task.moves):
-            row[move.lower()] = _plain(shares[0, g, k]) if well_formed[0, g] else None
+        for name, values in shown.items():
+            row[name] = _plain(values[g])
         rows.append(row)
     order = sorted(range(n), key=lambda g: (-rating[0, g], -elo[0, g], algorithms[g]))
     rows = [rows[g] for g in order]
@@ -196,19 +199,22 @@ def algorithm_table(
         played_k = _pooled_pairs(counts, ones, only, membership)[0]
         W_k[off] = wins_k[off] / played_k[off]
         weight_k = max_entropy_nash(W_k)
-        answers_k = np.einsum("epk,e,eg->gk", moves, alone[0], membership)
+        answers_k = np.einsum("epk,e,eg->gk", answers, alone[0], membership)
         per_replicate.append(
             {
                 "seed": replicate,
                 "nash_support": [algorithms[g] for g in order if weight_k[g] > SUPPORT_FLOOR],
                 "nash_weight": {algorithms[g]: float(weight_k[g]) for g in order},
-                "malformed": {algorithms[g]: float(answers_k[g, -1] / answers_k[g].sum()) for g in order},
+                **{
+                    name: {algorithms[g]: float(values[g]) for g in order}
+                    for name, values in statistic.replicate_columns(answers_k).items()
+                },
             }
         )
     return {
         "method": "two-stage bootstrap: per round the replicates of the pipeline (seeds) drawn with replacement, "
         "then the prompts (the same for every algorithm); pooled win rates, maximum-entropy Nash, Bradley-Terry "
-        "Elo, malformed share and move exploitability per round; arena/quickstart/algorithms.py",
+        f"Elo, {statistic.description} per round; arena/quickstart/algorithms.py",
         "rounds": rounds,
         "seed": seed,
         "confidence": CONFIDENCE,

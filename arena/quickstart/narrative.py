@@ -7,38 +7,32 @@ estimates move (docs/reproducibility.md measures it). The rules, one per kind of
 - "X leads" only when X's interval lies entirely above every other entrant's; otherwise the entrants whose
   intervals overlap the leader's are named as statistically tied (the board's `tied_for_top`).
 - "X beats Y head to head" only when the interval of X's win rate against Y lies above 1/2.
-- "X is the least exploitable" (or breaks form most often) only when its interval is disjoint from every
-  other's; otherwise the overlapping entrants are named with it.
+- "X is the best by a task's column" (`arena.api.extreme_claim`) only when its interval is disjoint from
+  every other's; otherwise the overlapping entrants are named with it.
+
+The task's columns and its claims about them come from its report (`arena.api.TournamentReport`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from arena.quickstart.intervals import Interval, best_and_tied
+from arena.api.reports import ReportColumn
+from arena.api.reports import format_interval as _span
+from arena.api.reports import format_number as _fmt
+from arena.api.reports import quoted_names as _names
 
 TOP_SHARE = 0.5  # "usually in the equilibrium": in the support in at least this share of rounds
-
-
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def _span(low: float | None, high: float | None, digits: int = 3) -> str:
-    return "-" if low is None or high is None else f"[{low:.{digits}f}, {high:.{digits}f}]"
-
-
-def _names(names: list[str]) -> str:
-    quoted = [f"`{name}`" for name in names]
-    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+Claims = Callable[[list[dict[str, Any]], str, dict[str, Any]], list[str]]
 
 
 def ranking_rows(
-    board: dict[str, Any], rows: list[dict[str, Any]], moves: tuple[str, ...] | list[str]
+    board: dict[str, Any], rows: list[dict[str, Any]], columns: tuple[ReportColumn, ...]
 ) -> tuple[list[str], list[list[str]]]:
-    """The ratings with their intervals beside each entrant's moves, as text cells (README and terminal)."""
+    """The ratings with their intervals beside the task's columns of each entrant's row, as text cells
+    (README and terminal)."""
     by_model = {row["model"]: row for row in rows}
-    names = [m.lower() for m in moves]
     pooled = all("seeds" in entry for entry in board["models"])  # the algorithm table: runs per row
     headings = [
         "model",
@@ -48,9 +42,7 @@ def ranking_rows(
         "in support",
         "Elo (95% CI)",
         "win rate",
-        "malformed (95% CI)",
-        *names,
-        "exploitability (95% CI)",
+        *(f"{column.key} (95% CI)" if column.interval else column.key for column in columns),
     ]
     cells = []
     for entry in board["models"]:
@@ -64,18 +56,24 @@ def ranking_rows(
                 _fmt(entry["nash_support_share"], 2),
                 f"{entry['elo']:.1f} {_span(entry['elo_ci_low'], entry['elo_ci_high'], 1)}",
                 f"{entry['win_rate']:.3f}",
-                f"{_fmt(mine['malformed'])} {_span(mine['malformed_ci_low'], mine['malformed_ci_high'])}",
-                *(_fmt(mine[name]) for name in names),
-                f"{_fmt(mine['exploitability'])} "
-                f"{_span(mine['exploitability_ci_low'], mine['exploitability_ci_high'])}",
+                *(_cell(mine, column) for column in columns),
             ]
         )
     return headings, cells
 
 
-def combined_table(board: dict[str, Any], rows: list[dict[str, Any]], moves: tuple[str, ...]) -> str:
+def _cell(row: dict[str, Any], column: ReportColumn) -> str:
+    value = _fmt(row[column.key])
+    if not column.interval:
+        return value
+    return f"{value} {_span(row[f'{column.key}_ci_low'], row[f'{column.key}_ci_high'])}"
+
+
+def combined_table(
+    board: dict[str, Any], rows: list[dict[str, Any]], columns: tuple[ReportColumn, ...]
+) -> str:
     """Markdown of `ranking_rows`."""
-    headings, cells = ranking_rows(board, rows, moves)
+    headings, cells = ranking_rows(board, rows, columns)
     lines = ["| " + " | ".join(headings) + " |", "|---|" + "---:|" * (len(headings) - 1)]
     lines += ["| " + " | ".join(row) + " |" for row in cells]
     return "\n".join(lines) + "\n"
@@ -173,67 +171,16 @@ def reference_claim(board: dict[str, Any], reference: str) -> str | None:
     )
 
 
-def extreme_claim(rows: list[dict[str, Any]], key: str, lowest: bool, what: str) -> str | None:
-    """`what` names the extreme ("the least exploitable"): one entrant alone when its interval is disjoint
-    from every other's, otherwise every entrant whose interval overlaps the best one's."""
-    rated = [r for r in rows if r[key] is not None and r[f"{key}_ci_low"] is not None]
-    if len(rated) < 2:
-        return None
-    values = {r["model"]: r[key] for r in rated}
-    spans = {r["model"]: Interval(r[f"{key}_ci_low"], r[f"{key}_ci_high"]) for r in rated}
-    group = best_and_tied(values, spans, lowest)
-    detail = ", ".join(f"`{name}` {_span(spans[name].low, spans[name].high)}" for name in group)
-    if len(group) == 1:
-        return f"`{group[0]}` is {what} alone ({detail}; every other interval is disjoint from it)"
-    return f"{_names(group)} are tied for {what} ({detail}: the intervals overlap)"
-
-
-def moves_claims(rows: list[dict[str, Any]], reference: str) -> list[str]:
-    claims = []
-    least = extreme_claim(rows, "exploitability", True, "the least exploitable")
-    most_malformed = extreme_claim(rows, "malformed", False, "the most often malformed")
-    if least is not None:
-        claims.append(f"- **Exploitability**: {least}.")
-    ref = next((r for r in rows if r["model"] == reference), None)
-    if ref is not None and ref["exploitability_ci_high"] is not None:
-        worse = [
-            r["model"]
-            for r in rows
-            if r["model"] != reference
-            and r["exploitability_ci_low"] is not None
-            and r["exploitability_ci_low"] > ref["exploitability_ci_high"]
-        ]
-        if worse:
-            claims.append(
-                f"- {_names(worse)} became *more* exploitable than the reference: each interval lies above the"
-                f" reference's {_span(ref['exploitability_ci_low'], ref['exploitability_ci_high'])}."
-            )
-    if most_malformed is not None:
-        claims.append(f"- **Form**: {most_malformed}.")
-    return claims
-
-
-def spread_claim(board: dict[str, Any]) -> str | None:
-    """The algorithm whose malformed share differs most between replicates of the pipeline."""
-    replicates = board.get("replicates") or []
-    if len(replicates) < 2:
-        return None
-    names = list(replicates[0]["malformed"])
-    values = {name: [r["malformed"][name] for r in replicates] for name in names}
-    widest = max(names, key=lambda name: (max(values[name]) - min(values[name]), name))
-    shares = ", ".join(
-        f"{value:.3f} (seed {r['seed']})" for value, r in zip(values[widest], replicates, strict=True)
-    )
-    return (
-        f"- **Between replicates**: `{widest}`'s malformed share differs most: {shares}. One training run"
-        " is not the algorithm: the table pools the runs, and its intervals resample them."
-    )
-
-
 def what_it_shows(
-    board: dict[str, Any], rows: list[dict[str, Any]], reference: str = "reference"
+    board: dict[str, Any],
+    rows: list[dict[str, Any]],
+    no_cycle: str,
+    claims: Claims,
+    reference: str = "reference",
 ) -> list[str]:
-    """The README's claims, each read from an interval on the board or in moves.json."""
+    """The README's claims, each read from an interval on the board or in the task's rows: the ratings'
+    here, then the task's own (`claims`); `no_cycle` says where the task's cycle lives when no cycle among
+    entrants is beyond the intervals."""
     lines = [nash_claim(board), elo_claim(board)]
     against = reference_claim(board, reference)
     if against is not None:
@@ -245,10 +192,5 @@ def what_it_shows(
             f" and `{cycle[2]}` beats `{cycle[0]}`, each beyond its interval: no single score can order them."
         )
     else:
-        lines.append(
-            "- **No cycle** among entrants is beyond the intervals: the cycle is inside the game (rock beats"
-            " scissors beats paper beats rock), and the exploitability column measures it. Beating this"
-            " field is not the same as being hard to beat."
-        )
-    spread = spread_claim(board)
-    return lines + moves_claims(rows, reference) + ([spread] if spread is not None else [])
+        lines.append(f"- **No cycle** among entrants is beyond the intervals: {no_cycle}")
+    return lines + claims(rows, reference, board)

@@ -3,6 +3,7 @@
 The recipes in `recipes/quickstart/` name their inputs and outputs under `runs/quickstart/` and publish to
 `leaderboards/quickstart/`, so each also runs alone with `arena train` / `arena tournament` once the
 stages before it have run. The quickstart moves both prefixes to its `--out` and `--publish-to`.
+`recipes/quickstart/quickstart.yaml` names the task every stage shares (and its args).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from arena.errors import RecipeError
+from arena.recipes import read_yaml_mapping
+
 RECIPE_OUT = "runs/quickstart"
 RECIPE_PUBLISH = "leaderboards/quickstart"
-# The task every stage shares: hard rock-paper-scissors, so the move game has one clear equilibrium
-# (uniform play) that the skewed reference (60% rock) is far from.
-TASK_ARGS: dict[str, Any] = {"matrix": "cycle"}
+QUICKSTART_FILE = "quickstart.yaml"  # in the recipes directory: the task every stage shares
 
 StageKind = Literal["model", "train", "tournament"]
 
@@ -130,20 +132,49 @@ class QuickstartOptions:
         return quickstart_stages(self.seed_count)
 
 
-def task_args(options: QuickstartOptions) -> dict[str, Any]:
-    return {**TASK_ARGS, **(REDUCED_TASK_ARGS if options.reduced else {})}
+@dataclass(frozen=True)
+class QuickstartTask:
+    """`task:` of quickstart.yaml: the task every stage shares (the stages' recipes name it too, so that
+    each runs alone), its args set in every stage's recipe."""
+
+    name: str
+    args: dict[str, Any]
 
 
-def prepare_raw(stage: Stage, raw: Mapping[str, Any], options: QuickstartOptions) -> dict[str, Any]:
-    """The stage's recipe data as the quickstart runs it: paths relocated, the task's args and (with
-    --reduced) the sizes set, the tournament's backend chosen."""
+def read_quickstart_task(recipes: Path) -> QuickstartTask:
+    file = str(recipes / QUICKSTART_FILE)
+    data = read_yaml_mapping(file)
+    extra = sorted(set(data) - {"task"})
+    if extra:
+        raise RecipeError(file, extra[0], "unknown key (expected only task)")
+    task = data.get("task")
+    if (
+        not isinstance(task, Mapping)
+        or not isinstance(task.get("name"), str)
+        or not isinstance(task.get("args", {}), Mapping)
+        or set(task) - {"name", "args"}
+    ):
+        raise RecipeError(file, "task", "expected {name: TASK, args: {...}} (the task every stage shares)")
+    return QuickstartTask(task["name"], dict(task.get("args") or {}))
+
+
+def task_args(options: QuickstartOptions, task: QuickstartTask) -> dict[str, Any]:
+    return {**task.args, **(REDUCED_TASK_ARGS if options.reduced else {})}
+
+
+def prepare_raw(
+    stage: Stage, raw: Mapping[str, Any], options: QuickstartOptions, task: QuickstartTask
+) -> dict[str, Any]:
+    """The stage's recipe data as the quickstart runs it: paths relocated, the shared task and its args
+    and (with --reduced) the sizes set, the tournament's backend chosen."""
     data: dict[str, Any] = _relocate(dict(raw), options)
     if stage.seed:
         data = _reseeded(data, stage.seed, options)
     if stage.name == "tournament":
         data["entrants"] = _with_seed_entrants(data.get("entrants"), options)
     if isinstance(data.get("task"), Mapping):
-        data["task"] = {**data["task"], "args": {**data["task"].get("args", {}), **task_args(options)}}
+        args = {**data["task"].get("args", {}), **task_args(options, task)}
+        data["task"] = {**data["task"], "name": task.name, "args": args}
     if stage.kind == "tournament" and options.backend:
         data["backend"] = {"name": options.backend}
     if options.reduced:

@@ -1,89 +1,66 @@
-"""What the quickstart adds to a published tournament: each entrant's moves, and a README that reads it.
+"""What the quickstart adds to a published tournament: the task's report, the algorithm table, a README.
 
-`moves.csv` / `moves.json`: per entrant, the share of malformed responses, the move distribution of the
-well-formed ones, and its exact exploitability in the move game, both plain (how much more than 1/2 a
-best-responding move wins against it) and regularised at the task's tau (zero exactly at the task's
-regularised equilibrium). The README states what the table shows with the numbers of this run, so it can
-never disagree with the files beside it.
+The task's report (`tournament_report`, its `provides_report` ability) writes its own files beside the
+leaderboard and names its columns and claims; the algorithm table pools those columns over each
+algorithm's training runs. The README states what the table shows with the numbers of this run, so it can
+never disagree with the files beside it. Every file here is written once.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from arena.api.reports import (
+    ReadmeText,
+    ReportColumn,
+    TournamentReport,
+    TournamentResult,
+    csv_text,
+    format_number,
+)
 from arena.io import atomic_write_text
 from arena.leaderboard import render_json
 from arena.quickstart.algorithms import algorithm_table
-from arena.quickstart.intervals import best_response_edges, moves_intervals
-from arena.quickstart.narrative import combined_table, what_it_shows
+from arena.quickstart.narrative import Claims, combined_table, what_it_shows
 from arena.tournament.run import publish_dir
 
 ALGORITHMS_JSON = "algorithms.json"
 WITHOUT_COPY_JSON = "without-copy.json"  # the clones tournament's field without the copy, same matches
 
 
-def best_response_edge(move_probs: list[float], preferences: Any) -> float:
-    """max over moves m of P(m beats a move drawn from move_probs) - 1/2: 0 only for an unexploitable mix."""
-    return float(best_response_edges(np.array([move_probs]), preferences)[0])
-
-
-def moves_rows(task: Any, samples: dict[str, dict[str, list[Any]]]) -> list[dict[str, Any]]:
-    spans = moves_intervals(task, samples)
-    rows = []
-    for entrant, by_prompt in samples.items():
-        texts = [sample.text for group in by_prompt.values() for sample in group]
-        report = task.report(texts)
-        probs = report.move_probs
-        row: dict[str, Any] = {"model": entrant, "samples": report.total, "malformed": report.malformed}
-        for move, share in zip(task.moves, probs or [None] * len(task.moves), strict=True):
-            row[move.lower()] = share
-        row["exploitability"] = best_response_edge(probs, task.preferences) if probs else None
-        for key in ("malformed", "exploitability"):
-            low_high = spans[entrant][key]
-            row[f"{key}_ci_low"], row[f"{key}_ci_high"] = low_high if low_high else (None, None)
-        row["exploitability_tau"] = report.exploitability
-        row["tau"] = report.tau
-        rows.append(row)
-    return rows
-
-
-def publish_moves_report(
-    task: Any, recipe: Any, summary: dict[str, Any], matches_file: Path | None = None
-) -> list[dict[str, Any]]:
-    """Write moves.csv/json beside the tournament's published leaderboard, the algorithm table
-    (algorithms.csv/json, from the tournament's `matches_file`) and the README that reads them."""
-    target = publish_dir(recipe)
-    rows = moves_rows(task, summary["samples"])
-    atomic_write_text(
-        target / "moves.json", json.dumps({"moves": list(task.moves), "entrants": rows}, indent=2) + "\n"
-    )
-    atomic_write_text(target / "moves.csv", _csv(rows))
-    board = json.loads((target / "leaderboard.json").read_text())
-    clone = first_clone(recipe)
-    if matches_file is None:
-        raise ValueError("the quickstart's reports need the tournament's matches (matches_file)")
+def publish_report(
+    task: Any, recipe: Any, summary: dict[str, Any], matches_file: Path
+) -> tuple[TournamentReport, dict[str, Any] | None]:
+    """Write the task's report beside the tournament's published leaderboard, then the algorithm table
+    (algorithms.csv/json, from the tournament's `matches_file`), or for a field with a copy of an entrant
+    the same field without it, and the README that reads them. Returns the report and the algorithm
+    table (None for a field with a copy)."""
     import pandas as pd
 
+    target = publish_dir(recipe)
+    board = summary["published"]  # the leaderboard.json the tournament wrote, not read back
     matches = pd.read_csv(matches_file)
+    report = task.tournament_report(TournamentResult(recipe, board, matches, summary["samples"], target))
+    for name, text in report.files.items():
+        atomic_write_text(target / name, text)
+    clone = first_clone(recipe)
     if clone is not None:
         # The same field without the copy, from the same matches: the only difference is the copy.
-        without = _board_without(matches, clone[1], recipe)
-        without_json = render_json(without)
+        without_json = render_json(_board_without(matches, clone[1], recipe))
         atomic_write_text(target / WITHOUT_COPY_JSON, without_json)
         text = clones_readme(board, json.loads(without_json), *clone)
+        table = None
     else:
-        table = algorithm_table(task, matches, summary["samples"])
+        table = algorithm_table(report.statistic, matches, summary["samples"])
         atomic_write_text(target / ALGORITHMS_JSON, json.dumps(table, indent=2) + "\n")
-        atomic_write_text(target / "algorithms.csv", _csv([_flat(row) for row in table["models"]]))
-        text = leaderboard_readme(board, table, task)
+        atomic_write_text(target / "algorithms.csv", csv_text([_flat(row) for row in table["models"]]))
+        text = leaderboard_readme(
+            board, table, recipe.task.name, report.columns, report.readme, report.claims
+        )
     atomic_write_text(target / "README.md", text)
-    return rows
+    return report, table
 
 
 def _flat(row: dict[str, Any]) -> dict[str, Any]:
@@ -115,46 +92,37 @@ def first_clone(recipe: Any) -> tuple[str, str] | None:
     return None
 
 
-def _csv(rows: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
-    return buffer.getvalue()
-
-
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def leaderboard_readme(board: dict[str, Any], table: dict[str, Any], task: Any) -> str:
-    """The README of the main board: the algorithm table and the claims read from its intervals."""
+def leaderboard_readme(
+    board: dict[str, Any],
+    table: dict[str, Any],
+    task_name: str,
+    columns: tuple[ReportColumn, ...],
+    readme: ReadmeText,
+    claims: Claims,
+) -> str:
+    """The README of the main board: the algorithm table and the claims read from its intervals; the
+    task's sentences (`readme`), columns and claims come from its report."""
     tournament = board.get("tournament", {})
     rows = table["models"]
     seeds = sorted({row["seeds"] for row in rows if row["model"] != "reference"})
     lines = [
-        f"# {board['name']}: every algorithm against the reference, on the `moves` task",
+        f"# {board['name']}: every algorithm against the reference, on the `{task_name}` task",
         "",
         "Published by `arena quickstart` (`make quickstart`), which trains every entrant from nothing on two",
-        "CPU cores: a tiny Llama, its reference policy (SFT on a corpus that plays 60% rock, 30% scissors,",
-        "10% paper, with 30% malformed sentences), a reward model, a preference model, and policies aligned",
+        f"CPU cores: a tiny Llama, {readme.reference}, a reward model, a preference model, and policies aligned",
         f"by each algorithm (`recipes/quickstart/`), each recipe trained {' or '.join(map(str, seeds))} times"
         " with different seeds."
         f" Each of the {len(board['models'])} trained models answers {tournament.get('prompt_count', '?')}"
         f" held-out prompts {tournament.get('samples_per_prompt', '?')} times; the task's oracle judges every"
-        " pair in both orders: a well-formed sentence beats a malformed one, and between well-formed ones rock",
-        "beats scissors beats paper beats rock.",
+        f" pair in both orders: {readme.judging}",
         "",
         "## Algorithms",
         "",
         "Each row pools an algorithm's training runs (`runs`). `algorithms.json` has every number below;",
         "`leaderboard.*`, `heatmap.png` and `index.html` rank each trained model on its own.",
         "",
-        combined_table(table, rows, task.moves),
-        "`malformed` and the moves are shares of each entrant's responses (the moves among the well-formed",
-        "ones); `exploitability` is how much more than 1/2 the best single move wins against that move mix",
-        "(0 for uniform play). `moves.csv` also has it regularised at the task's tau, as in KNOWN_ANSWERS.md.",
+        combined_table(table, rows, columns),
+        readme.columns,
         f"Intervals are 95% intervals of a two-stage bootstrap ({table['rounds']} rounds, seed {table['seed']}):"
         " each round draws the replicates of the pipeline with replacement, then the prompts; `in support`",
         "is the share of rounds whose Nash equilibrium plays the algorithm. `win rate` is the mean over the",
@@ -164,7 +132,7 @@ def leaderboard_readme(board: dict[str, Any], table: dict[str, Any], task: Any) 
         "",
         "Each claim compares intervals, not point estimates (`arena/quickstart/narrative.py` says the rules):",
         "",
-        *what_it_shows(table, rows),
+        *what_it_shows(table, rows, readme.no_cycle, claims),
         "",
         "On another CPU kind the same recipes train to other weights and every point estimate moves (a rerun",
         "on the same machine kind rewrites this folder byte for byte); the intervals resample the replicates",
@@ -194,9 +162,9 @@ def clones_readme(board: dict[str, Any], original: dict[str, Any], source: str, 
     for name, entry in after.items():
         old = before.get(name)
         lines.append(
-            f"| {name} | {_fmt(old['elo'] if old else None, 1)} | {entry['elo']:.1f} | "
-            f"{_fmt(old['nash_rating'] if old else None, 4)} | {entry['nash_rating']:.4f} | "
-            f"{_fmt(old['nash_weight'] if old else None, 4)} | {entry['nash_weight']:.4f} |"
+            f"| {name} | {format_number(old['elo'] if old else None, 1)} | {entry['elo']:.1f} | "
+            f"{format_number(old['nash_rating'] if old else None, 4)} | {entry['nash_rating']:.4f} | "
+            f"{format_number(old['nash_weight'] if old else None, 4)} | {entry['nash_weight']:.4f} |"
         )
     shared = [name for name in after if name in before]
     elo_shift = max(abs(after[n]["elo"] - before[n]["elo"]) for n in shared)

@@ -18,24 +18,26 @@ from pathlib import Path
 from typing import Any
 
 from arena import console
-from arena.errors import ArenaError
+from arena.errors import ArenaError, RecipeError
 from arena.io import atomic_write_text
 from arena.quickstart.plan import (
+    QUICKSTART_FILE,
     QuickstartOptions,
+    QuickstartTask,
     Stage,
     depends_on,
     prepare_raw,
     produced_dirs,
+    read_quickstart_task,
     task_args,
 )
 from arena.recipes import output_dir, parse_recipe, read_yaml_mapping, resolved_yaml
-from arena.schema import assume_produced, convert
+from arena.schema import FieldError, assume_produced, convert
 from arena.tiny import TinyModelSpec
 
 STATE_FILE = "quickstart-stage.json"
 MATCHES_FILE = "matches.csv"  # every match of a tournament stage, for the algorithm table's bootstrap
 MODEL_SEED = 0
-TASK = "moves"
 
 
 @dataclass
@@ -44,13 +46,15 @@ class StageResult:
     reused: bool
     seconds: float  # this run's; for a reused stage, the run that made it
     outcome: str  # one line: what the stage produced
+    # A tournament's ranking for the terminal: (title, headings, rows of cells)
+    ranking: tuple[str, list[str], list[list[str]]] | None = None
 
 
 @dataclass
 class _Prepared:
     stage: Stage
     file: str
-    recipe: Any  # a parsed recipe (None for the model stage)
+    recipe: Any  # a parsed recipe; for the model stage, the task whose corpus it trains the tokenizer on
     key: str
 
 
@@ -107,22 +111,57 @@ def _prepare_all(stages: list[Stage], options: QuickstartOptions, host: Any) -> 
         raise ArenaError(
             f"no quickstart recipes in '{options.recipes}' (run from the repository root, or pass --recipes DIR)"
         )
+    task = read_quickstart_task(options.recipes)
     prepared: list[_Prepared] = []
     keys: dict[str, str] = {}
     with assume_produced(produced_dirs(options)):
         for stage in stages:
             if stage.recipe is None:
-                model = {"spec": asdict(TinyModelSpec()), "seed": MODEL_SEED, "task": task_args(options)}
-                item = _Prepared(stage, "", None, _digest(json.dumps(model, sort_keys=True)))
+                # The key names the args only (as it always has): a key that changed would rebuild the
+                # model, and with it every stage.
+                model = {
+                    "spec": asdict(TinyModelSpec()),
+                    "seed": MODEL_SEED,
+                    "task": task_args(options, task),
+                }
+                corpus_task = _corpus_task(task, options, host)
+                item = _Prepared(stage, "", corpus_task, _digest(json.dumps(model, sort_keys=True)))
             else:
                 file = str(options.recipes / stage.recipe)
-                raw = prepare_raw(stage, read_yaml_mapping(file), options)
+                raw = prepare_raw(stage, read_yaml_mapping(file), options, task)
                 recipe = parse_recipe(file, raw, registries=host.registries)
+                if stage.kind == "tournament":
+                    _check_report(recipe, file, host)
                 inputs = [keys[s.name] for s in stages if s.name in keys and depends_on(raw, s, options)]
                 item = _Prepared(stage, file, recipe, _digest(resolved_yaml(recipe), *inputs))
             keys[stage.name] = item.key
             prepared.append(item)
     return prepared
+
+
+def _corpus_task(task: QuickstartTask, options: QuickstartOptions, host: Any) -> Any:
+    """The shared task, built from its args, which must provide the tiny model's corpus."""
+    file = str(options.recipes / QUICKSTART_FILE)
+    entry = host.registries["tasks"].get(task.name)
+    try:
+        config = convert(task_args(options, task), entry.config, "task.args")
+    except FieldError as error:
+        raise RecipeError(file, error.key, error.expected) from None
+    built = host.build_task(task.name, config)
+    if not built.provides_corpus:
+        raise RecipeError(file, "task", f"task '{task.name}' does not provide a corpus (provides_corpus)")
+    return built
+
+
+def _check_report(recipe: Any, file: str, host: Any) -> None:
+    """The quickstart publishes its tournaments with their task's report: a task that has none stops the
+    run before anything is written."""
+    if recipe.task is None:
+        raise RecipeError(file, "task", "expected the quickstart's task (its report is published)")
+    if not host.build_task(recipe.task.name, recipe.task.args).provides_report:
+        raise RecipeError(
+            file, "task", f"task '{recipe.task.name}' does not provide a report (provides_report)"
+        )
 
 
 def _run_stage(item: _Prepared, options: QuickstartOptions, host: Any) -> StageResult:
@@ -141,22 +180,21 @@ def _run_stage(item: _Prepared, options: QuickstartOptions, host: Any) -> StageR
     _write_state(directory, {"key": item.key, "finished": False})
     started = time.perf_counter()
     reused = False
+    ranking = None
     if item.stage.kind == "model":
-        outcome = _build_model(directory, options, host)
+        outcome = _build_model(directory, item.recipe)
     elif item.stage.kind == "train":
         outcome = _train(item, host, resume)
     else:
-        outcome, reused = _tournament(item, host)
+        outcome, reused, ranking = _tournament(item, host)
     seconds = time.perf_counter() - started
     _write_state(directory, {"key": item.key, "finished": True, "seconds": seconds, "outcome": outcome})
-    return StageResult(item.stage, reused, seconds, outcome)
+    return StageResult(item.stage, reused, seconds, outcome, ranking)
 
 
-def _build_model(directory: Path, options: QuickstartOptions, host: Any) -> str:
+def _build_model(directory: Path, task: Any) -> str:
     from arena.tiny import build_tiny_model
 
-    entry = host.registries["tasks"].get(TASK)
-    task = entry.build(convert(task_args(options), entry.config, "args"))
     lines = task.corpus()
     build_tiny_model(directory, lines, seed=MODEL_SEED, spec=TinyModelSpec(), overwrite=True)
     return f"tokenizer trained on {len(lines)} lines; random Llama, seed {MODEL_SEED}"
@@ -175,21 +213,27 @@ def _train(item: _Prepared, host: Any, resume: bool) -> str:
     return ", ".join(parts)
 
 
-def _tournament(item: _Prepared, host: Any) -> tuple[str, bool]:
-    """Run (or continue) the tournament and publish; reused when nothing had to be generated or judged."""
-    from arena.quickstart.report import publish_moves_report
+def _tournament(item: _Prepared, host: Any) -> tuple[str, bool, tuple[str, list[str], list[list[str]]]]:
+    """Run (or continue) the tournament and publish it with its task's report; reused when nothing had to
+    be generated or judged."""
+    from arena.quickstart.narrative import ranking_rows
+    from arena.quickstart.report import publish_report
     from arena.tournament.run import run_tournament
 
+    task = host.build_task(item.recipe.task.name, item.recipe.task.args)
     matches_file = output_dir(item.recipe) / MATCHES_FILE
     summary = run_tournament(item.recipe, item.file, host, export=str(matches_file))
-    task_entry = host.registries["tasks"].get(TASK)
-    task = task_entry.build(item.recipe.task.args)
-    publish_moves_report(task, item.recipe, summary, matches_file)
+    report, table = publish_report(task, item.recipe, summary, matches_file)
+    board = summary["published"]
+    if table is not None:  # the algorithm table: each algorithm's training runs pooled
+        ranking = (f"algorithms ({board['name']})", *ranking_rows(table, table["models"], report.columns))
+    else:
+        ranking = (f"leaderboard {board['name']}", *ranking_rows(board, report.rows, report.columns))
     outcome = (
         f"{len(summary['entrants'])} entrants, {summary['matches']} matches on {summary['prompts']} prompts "
         f"({summary['backend']}); published to {summary['leaderboard']}/"
     )
-    return outcome, summary["samples_generated"] == 0 and summary["judge_items"] == 0
+    return outcome, summary["samples_generated"] == 0 and summary["judge_items"] == 0, ranking
 
 
 def _digest(*parts: str) -> str:

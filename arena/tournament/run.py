@@ -94,7 +94,7 @@ def _run(recipe: TournamentRecipe, plugins: Any, export: str | None) -> dict[str
         executor.close()
 
     stage = time.perf_counter()
-    board = _publish(
+    board, published = _publish(
         recipe,
         played.rows,
         played.samples,
@@ -128,6 +128,7 @@ def _run(recipe: TournamentRecipe, plugins: Any, export: str | None) -> dict[str
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     summary["board"] = board
+    summary["published"] = published  # leaderboard.json's content, as written
     summary["samples"] = played.samples  # {entrant: {prompt: [Sample]}}, e.g. for a task's per-entrant report
     return summary
 
@@ -220,12 +221,14 @@ def _publish(
     fingerprints: dict[str, str],
     export: str | None,
     judge_counters: dict[str, int],
-) -> Any:
+) -> tuple[Any, dict[str, Any]]:
+    """Rate the matches and publish the board, with the tournament's details in leaderboard.json (written
+    once); returns the board and that file's content."""
     import pandas as pd
 
     from arena.leaderboard import publish
     from arena.ratings.matches import matches_from_frame
-    from arena.ratings.table import build_leaderboard
+    from arena.ratings.table import build_leaderboard, leaderboard_json
 
     frame = pd.DataFrame(rows, columns=["model_a", "model_b", "p_a", "prompt_id", "judge"])
     if len(prompts) < 2:
@@ -265,13 +268,10 @@ def _publish(
         },
     }
     for target in (output_dir(recipe) / "leaderboard", publish_dir(recipe)):
-        publish(board, target)
-        board_file = target / "leaderboard.json"
-        content = json.loads(board_file.read_text())
-        atomic_write_text(board_file, json.dumps({**content, **details}, indent=2) + "\n")
+        publish(board, target, details)
     if export:
         atomic_write_text(export, frame.to_csv(index=False))
-    return board
+    return board, {**leaderboard_json(board), **details}
 
 
 def _mean(values: list[int]) -> float:

@@ -15,6 +15,7 @@ import pytest
 
 from arena.quickstart.algorithms import algorithm_of, algorithm_table, replicate_of
 from arena.ratings.nash import max_entropy_nash
+from arena_plugins.moves.publish import MoveCounts
 
 MOVES = ("Rock", "Scissors", "Paper")
 CYCLE = [[0.5, 1.0, 0.0], [0.0, 0.5, 1.0], [1.0, 0.0, 0.5]]
@@ -85,7 +86,7 @@ def test_algorithm_of_strips_the_seed_suffix() -> None:
 
 def test_point_estimate_pools_every_run_and_prompt() -> None:
     matches, samples = tournament()
-    table = algorithm_table(task(), matches, samples, rounds=20, seed=1)
+    table = algorithm_table(MoveCounts(task()), matches, samples, rounds=20, seed=1)
     expected = pooled_by_loops(matches, dict.fromkeys(ENTRANTS, 1.0), [1.0] * len(PROMPTS))
     got = {(p["model"], p["opponent"]): p["win_rate"] for p in table["pairs"]}
     assert got.keys() == expected.keys()
@@ -115,7 +116,7 @@ def test_point_estimate_pools_every_run_and_prompt() -> None:
 def test_intervals_match_loops_over_the_same_draws() -> None:
     matches, samples = tournament()
     rounds, seed = 60, 3
-    table = algorithm_table(task(), matches, samples, rounds=rounds, seed=seed)
+    table = algorithm_table(MoveCounts(task()), matches, samples, rounds=rounds, seed=seed)
     algorithms = list(dict.fromkeys(algorithm_of(n) for n in ENTRANTS))
     rng = np.random.default_rng(seed)
     # The replicates first (jointly: seed k's models stay together), then the prompts: the documented order.
@@ -143,12 +144,12 @@ def test_intervals_match_loops_over_the_same_draws() -> None:
 
 def test_a_table_is_reproducible_byte_for_byte() -> None:
     matches, samples = tournament()
-    first = algorithm_table(task(), matches, samples, rounds=50, seed=5)
-    assert algorithm_table(task(), matches, samples, rounds=50, seed=5) == first
+    first = algorithm_table(MoveCounts(task()), matches, samples, rounds=50, seed=5)
+    assert algorithm_table(MoveCounts(task()), matches, samples, rounds=50, seed=5) == first
 
 
 def test_algorithms_with_different_replicates_are_refused() -> None:
     matches, samples = tournament()
     del samples["beta-s2"]
     with pytest.raises(ValueError, match="same replicates"):
-        algorithm_table(task(), matches[matches["model_b"] != "beta-s2"], samples, rounds=5)
+        algorithm_table(MoveCounts(task()), matches[matches["model_b"] != "beta-s2"], samples, rounds=5)

@@ -12,15 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from arena.quickstart.intervals import Interval, best_and_tied, moves_intervals
-from arena.quickstart.narrative import (
-    elo_claim,
-    moves_claims,
-    nash_claim,
-    reference_claim,
-    spread_claim,
-    what_it_shows,
-)
+from arena.api import Interval, best_and_tied
+from arena.quickstart.narrative import elo_claim, nash_claim, reference_claim, what_it_shows
+from arena_plugins.moves import MovesArgs
+from arena_plugins.moves.intervals import moves_intervals
+from arena_plugins.moves.publish import moves_claims, readme_text, report_claims, spread_claim
+from arena_plugins.moves.task import MovesTask
 
 ROCK_PAPER_SCISSORS = [[0.5, 1.0, 0.0], [0.0, 0.5, 1.0], [1.0, 0.0, 0.5]]  # rock > scissors > paper > rock
 
@@ -167,7 +164,8 @@ def test_what_it_shows_reads_every_kind_of_claim() -> None:
          "malformed": m, "malformed_ci_low": m - 0.01, "malformed_ci_high": m + 0.01}
         for name, e, m in (("nash-md", 0.1, 0.05), ("online-ipo", 0.05, 0.06), ("reference", 0.2, 0.3))
     ]  # fmt: skip
-    lines = what_it_shows(board(["nash-md", "online-ipo"], ["nash-md"]), rows)
+    no_cycle = readme_text(MovesTask(MovesArgs(matrix="cycle"))).no_cycle
+    lines = what_it_shows(board(["nash-md", "online-ipo"], ["nash-md"]), rows, no_cycle, report_claims)
     assert [line.split("**")[1] for line in lines if line.startswith("- **")] == [
         "Nash",
         "Elo",

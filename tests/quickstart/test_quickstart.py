@@ -26,6 +26,7 @@ from arena.quickstart.plan import (
     quickstart_stages,
 )
 from arena.testing import run_arena
+from arena_plugins.moves.publish import readme_text, report_claims, report_columns
 
 # The tests share the module fixture `reduced` (one reduced run and its rerun): one worker builds it once.
 pytestmark = pytest.mark.xdist_group("quickstart")
@@ -194,15 +195,24 @@ def test_committed_leaderboard_is_consistent(board: str) -> None:
         expected = report.clones_readme(board_json, without, "nash-md", "nash-md-copy")
     else:
         table = json.loads((target / "algorithms.json").read_text())
-        expected = report.leaderboard_readme(board_json, table, _Task())
+        task = cycle_task()
+        expected = report.leaderboard_readme(
+            board_json, table, "moves", report_columns(task), readme_text(task), report_claims
+        )
     assert (target / "README.md").read_text() == expected
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
 
 
-class _Task:
-    moves = ("Rock", "Scissors", "Paper")
+def cycle_task() -> Any:
+    """The quickstart's task as recipes/quickstart/quickstart.yaml names it."""
+    from arena_plugins.moves import MovesArgs
+    from arena_plugins.moves.task import MovesTask
+
+    spec = yaml.safe_load((REPO / "recipes" / "quickstart" / "quickstart.yaml").read_text())["task"]
+    assert spec["name"] == "moves"
+    return MovesTask(MovesArgs(**spec["args"]))
 
 
 def ratings(target: Path, file: str = "leaderboard.json") -> dict[str, dict[str, float]]:
@@ -259,8 +269,9 @@ def test_readme_shows_the_committed_quickstart_table_and_claims() -> None:
     from arena.quickstart.narrative import combined_table, what_it_shows
 
     table = json.loads((PUBLISHED / "algorithms.json").read_text())
-    moves = json.loads((PUBLISHED / "moves.json").read_text())["moves"]
+    task = cycle_task()
+    assert list(task.moves) == json.loads((PUBLISHED / "moves.json").read_text())["moves"]
     readme = (REPO / "README.md").read_text()
-    assert combined_table(table, table["models"], tuple(moves)) in readme
-    for claim in what_it_shows(table, table["models"]):
+    assert combined_table(table, table["models"], report_columns(task)) in readme
+    for claim in what_it_shows(table, table["models"], readme_text(task).no_cycle, report_claims):
         assert claim in readme

@@ -8,12 +8,15 @@ is imported only by `sample` and `diagnostics`, which generate with the `hf` bac
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arena.api import ArenaError, Task
 from arena_plugins.moves import MATRICES, Matrix, MovesArgs, MovesOracle
 from arena_plugins.moves.language import MOVES, parse_move, sample_response, split_prompts
 from arena_plugins.moves.report import MoveReport, move_equilibrium, move_exploitability, move_report
+
+if TYPE_CHECKING:
+    from arena.api import TournamentReport, TournamentResult
 
 SPLITS = ("train", "eval")
 
@@ -26,6 +29,7 @@ class MovesTask(Task):
     provides_oracle = True
     provides_diagnostics = True
     provides_corpus = True
+    provides_report = True
     name = "moves"
     moves = MOVES
     completions_end_with_eos = True  # a response is a sentence followed by EOS
@@ -123,6 +127,13 @@ class MovesTask(Task):
     def report(self, responses: list[str], tau: float | None = None) -> MoveReport:
         """Malformed share, move distribution and its exploitability, from generated texts (e.g. a tournament's)."""
         return move_report(responses, self.preferences, self.reference, self.tau if tau is None else tau)
+
+    def tournament_report(self, result: TournamentResult) -> TournamentReport:
+        """Each entrant's moves (moves.csv/json), the columns the algorithm table pools, and the README's
+        sentences and claims about them (`arena_plugins.moves.publish`)."""
+        from arena_plugins.moves.publish import tournament_report
+
+        return tournament_report(self, result)
 
     # -- a policy's responses (torch) -------------------------------------------------------------------
 
