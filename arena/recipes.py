@@ -9,6 +9,7 @@ Relative paths in a recipe are read from the current directory (where `arena` ru
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -20,9 +21,10 @@ import yaml
 
 from arena.errors import RecipeError, did_you_mean
 from arena.io import atomic_write_text
+from arena.registry import KINDS
+from arena.rows import DataSettings, PromptSet
 from arena.schema import (
     Context,
-    DatasetRef,
     FieldError,
     ModelRef,
     PluginName,
@@ -36,64 +38,63 @@ NonNegative = Range(0)
 Probability = Range(0, 1)
 
 
+# The registry kind a reference names, as a Literal type: `PluginRef[Literal["judges"]]`.
+Kind = typing.TypeVar("Kind", bound=str)
+
+
 @dataclass
-class JudgeRef:
-    """A judge plugin and its `args:` (a trained judge's directory goes in its args)."""
+class PluginRef(typing.Generic[Kind]):
+    """A plugin by name, and its `args:` (typed by the plugin when the recipe is validated).
+
+    `PluginRef[Literal["judges"]]` refers to a plugin of one registry kind: the same two keys, the name
+    checked against that registry. Every kind is referred to the same way: `judge: oracle`, or
+    `judge: {name: oracle, args: {...}}`.
+    """
 
     __shorthand__ = "name"
-    name: Annotated[str, PluginName("judges")]
+    name: str
     args: Any = field(default_factory=dict)
+
+    def __class_getitem__(cls, kind: Any) -> type[PluginRef[Any]]:
+        # Not a typing alias but a real dataclass per kind, so that recipes are converted through it.
+        (name,) = typing.get_args(kind) or (kind,)
+        return _plugin_ref(name)
+
+    def __reduce_ex__(self, protocol: typing.SupportsIndex) -> Any:
+        # A `PluginRef[kind]` is built at run time, so pickle cannot find it by name: rebuild it by kind.
+        kind = type(self).__dict__.get("__kind__")
+        if kind is None:  # a subclass declared in a module (e.g. TournamentJudge) pickles as usual
+            return super().__reduce_ex__(protocol)
+        return _rebuild_plugin_ref, (kind, self.name, self.args)
+
+
+@functools.cache
+def _plugin_ref(kind: str) -> type[PluginRef[Any]]:
+    """The one `PluginRef` subclass per registry kind, whose `name` must name a plugin of that kind."""
+    if kind not in KINDS:
+        raise TypeError(f"PluginRef[{kind!r}]: expected one of the registry kinds {', '.join(KINDS)}")
+    name = f"PluginRef[{kind!r}]"
+    namespace = {
+        "__annotations__": {"name": Annotated[str, PluginName(kind)]},
+        "__doc__": f"A plugin of the {kind} registry and its `args:`.",
+        "__kind__": kind,
+        "__module__": __name__,
+        "__qualname__": name,
+    }
+    return dataclass(type(name, (PluginRef,), namespace))
+
+
+def _rebuild_plugin_ref(kind: str, name: str, args: Any) -> PluginRef[Any]:
+    return _plugin_ref(kind)(name, args)
 
 
 @dataclass
-class TournamentJudge(JudgeRef):
+class TournamentJudge(PluginRef[Literal["judges"]]):
     """A tournament's judge: a judge reference, plus how many of its verdicts it may fail to read."""
 
     # Share of the judge's verdicts it may report unreadable (its `unreadable` counter over its
     # `verdicts`) before the run stops with nothing published; judgments stay cached (docs/tournaments.md).
     max_unreadable: Annotated[float, Probability] = 0.05
-
-
-@dataclass
-class BackendRef:
-    """A generation backend plugin (`hf`, `vllm`, ...) and its `args:`."""
-
-    __shorthand__ = "name"
-    name: Annotated[str, PluginName("backends")]
-    args: Any = field(default_factory=dict)
-
-
-@dataclass
-class ExecutorRef:
-    """Where a tournament generates and judges (`local`, `ray`, ...) and the executor's `args:`."""
-
-    __shorthand__ = "name"
-    name: Annotated[str, PluginName("executors")]
-    args: Any = field(default_factory=dict)
-
-
-@dataclass
-class TaskRef:
-    """A task plugin and its `args:`."""
-
-    __shorthand__ = "name"
-    name: Annotated[str, PluginName("tasks")]
-    args: Any = field(default_factory=dict)
-
-
-@dataclass
-class DataSettings:
-    """Training data through `datasets`: a local file (json, jsonl, csv, parquet), a directory or a hub id."""
-
-    __shorthand__ = "path"
-    path: Annotated[str, DatasetRef()]
-    split: str = "train"
-    columns: dict[str, str] = field(
-        default_factory=dict
-    )  # rename: {column the algorithm reads: column in the file}
-    limit: Annotated[int, Positive] | None = None  # the first `limit` rows (before eval_fraction)
-    # A seeded share of the distinct prompts (every row of each) held out of training and evaluated on.
-    eval_fraction: Annotated[float, Range(0, 0.9)] = 0.0
 
 
 @dataclass
@@ -160,11 +161,11 @@ class TrainRecipe:
     policy: Annotated[str, ModelRef()]
     reference: Annotated[str, ModelRef()] | None = None  # default: the initial policy
     args: Any = field(default_factory=dict)  # the algorithm's own config
-    task: TaskRef | None = None
+    task: PluginRef[Literal["tasks"]] | None = None
     data: DataSettings | None = None
-    judge: JudgeRef | None = None
+    judge: PluginRef[Literal["judges"]] | None = None
     # Refused: online algorithms sample with Arena's own KV-cached sampler (vLLM rollouts are not built yet).
-    backend: BackendRef | None = None
+    backend: PluginRef[Literal["backends"]] | None = None
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
     output: str | None = None  # default: runs/<name>
@@ -194,7 +195,7 @@ class JudgeRecipe:
     judge: Annotated[str, PluginName("judges")]
     backbone: Annotated[str, ModelRef()]
     args: Any = field(default_factory=dict)
-    task: TaskRef | None = None
+    task: PluginRef[Literal["tasks"]] | None = None
     data: DataSettings | None = None
     training: TrainingSettings = field(default_factory=TrainingSettings)
     output: str | None = None
@@ -211,23 +212,6 @@ class JudgeRecipe:
 class Entrant:
     name: str
     model: Annotated[str, ModelRef(run_directory=True)]  # a training run's directory stands for its final/
-
-
-@dataclass
-class PromptSet:
-    __shorthand__ = "path"
-    path: Annotated[str, DatasetRef()]
-    column: str = "prompt"
-    split: str = "train"
-    limit: Annotated[int, Positive] | None = None
-
-    def check(self) -> tuple[str, str] | None:
-        if self.path.lower().endswith(".txt"):  # one prompt per line: no columns, one split
-            if self.column != "prompt":
-                return "column", "expected no column for a .txt file (it holds one prompt per line)"
-            if self.split != "train":
-                return "split", "expected no split for a .txt file (it holds one prompt per line)"
-        return None
 
 
 @dataclass
@@ -251,11 +235,11 @@ class TournamentRecipe:
     entrants: list[Entrant]
     judge: TournamentJudge
     prompts: PromptSet | None = None
-    task: TaskRef | None = None  # a task can supply the prompts instead
+    task: PluginRef[Literal["tasks"]] | None = None  # a task can supply the prompts instead
     samples_per_prompt: Annotated[int, Positive] = 1
     generation: GenerationSettings = field(default_factory=GenerationSettings)
-    backend: BackendRef | None = None  # default: vllm when installed, else hf
-    executor: ExecutorRef | None = None  # default: local (this process; imports no Ray)
+    backend: PluginRef[Literal["backends"]] | None = None  # default: vllm when installed, else hf
+    executor: PluginRef[Literal["executors"]] | None = None  # default: local (this process; imports no Ray)
     leaderboard: str | None = None  # the leaderboard's name; default: the tournament's name
     publish_to: str | None = None  # default: leaderboards/<leaderboard>
     ratings: RatingSettings = field(default_factory=RatingSettings)

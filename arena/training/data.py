@@ -1,4 +1,4 @@
-"""Training data: rows through `datasets` (or from a task), tokenised into examples, batched into tensors.
+"""Training data: rows (read by arena/rows.py, or from a task) tokenised into examples, batched into tensors.
 
 Rows longer than `max_length` are cut from the left of the prompt (the completion is what is learned);
 a completion that alone does not fit is cut from the right. Every cut is counted and reported.
@@ -6,24 +6,23 @@ a completion that alone does not fit is cut from the right. Every cut is counted
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from arena.errors import RecipeKeyError
 from arena.generation.logprobs import right_padded_pairs
 from arena.policy import Policy
-from arena.recipes import DataSettings
+
+# Rows are read in arena/rows.py; these names stay importable from here for the training modules.
+from arena.rows import load_rows as load_rows
+from arena.rows import split_by_prompt as split_by_prompt
 from arena.training.algorithm import CompletionBatch, PairBatch
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 PAIR_OPTIONAL = ("label",)  # P(chosen is preferred); 1.0 when the data has no label column
 COMPLETION_COLUMNS = ("prompt", "completion")
-_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
 
 
 @dataclass(frozen=True)
@@ -44,115 +43,6 @@ class CompletionExample:
 class Tokenized:
     examples: list[Any]
     truncated: int  # rows that were cut to fit max_length
-
-
-def load_rows(
-    data: DataSettings,
-    columns: Sequence[str],
-    key: str = "data",
-    optional: Sequence[str] = (),
-) -> list[dict[str, Any]]:
-    """Rows with the columns a run reads, named as it reads them (after `data.columns` renames).
-
-    `columns` must be there; `optional` ones (e.g. a pair's `label`) are kept when they are. Every rename
-    must name a column the run reads and a column the file has: a rename that matched nothing would
-    otherwise leave the run reading a same-named column of the file instead. `key` is where the recipe
-    names this data, for error messages (`data`, `prompts`).
-    """
-    table = _load_table(data, key)
-    available = list(table.column_names)
-    readable = [*columns, *optional]
-    listing = f"(columns: {', '.join(available)})"
-    for target, source in data.columns.items():
-        if target not in readable:
-            raise RecipeKeyError(
-                f"{key}.columns.{target}",
-                f"expected one of the columns this run reads ({', '.join(readable)}), got '{target}'",
-            )
-        if source not in available:
-            raise RecipeKeyError(
-                f"{key}.columns.{target}", f"column '{source}' not in '{data.path}' {listing}"
-            )
-    for column in columns:
-        source = data.columns.get(column, column)
-        if source not in available:
-            raise RecipeKeyError(
-                f"{key}.columns.{column}" if key == "data" else f"{key}.column",
-                f"column '{source}' not in '{data.path}' {listing}",
-            )
-    sources = {target: data.columns.get(target, target) for target in readable}
-    sources = {target: source for target, source in sources.items() if source in available}
-    if data.limit is not None:
-        table = table.select(range(min(data.limit, len(table))))
-    table = table.select_columns(list(dict.fromkeys(sources.values())))
-    rows = [{target: row[source] for target, source in sources.items()} for row in table]
-    if not rows:
-        raise RecipeKeyError(f"{key}.path", f"'{data.path}' has no rows")
-    return rows
-
-
-def _load_table(data: DataSettings, key: str) -> Any:
-    """The split `data.split` of a local file, a saved dataset or a hub dataset, as a `datasets.Dataset`."""
-    import datasets
-
-    datasets.disable_progress_bars()
-    path = Path(data.path).expanduser()
-    try:
-        if path.is_file():
-            builder = _BUILDERS.get(path.suffix.lower())
-            if builder is None:
-                raise RecipeKeyError(
-                    f"{key}.path",
-                    f"expected a .jsonl, .json, .csv or .parquet file, got '{data.path}'",
-                )
-            # A file is one split, "train"; slices of it ("train[:80%]") read as they do on the hub.
-            return datasets.load_dataset(builder, data_files=str(path), split=data.split)
-        if path.is_dir() and (path / "dataset_dict.json").exists():  # save_to_disk of several splits
-            splits = datasets.load_from_disk(str(path))
-            if data.split not in splits:
-                raise RecipeKeyError(
-                    f"{key}.split",
-                    f"expected one of the splits of '{data.path}' ({', '.join(splits)}), got '{data.split}'",
-                )
-            return splits[data.split]
-        if path.is_dir() and (path / "dataset_info.json").exists():  # save_to_disk of one dataset
-            if data.split != "train":
-                raise RecipeKeyError(
-                    f"{key}.split",
-                    f"expected 'train': '{data.path}' is one saved dataset without splits, "
-                    f"got '{data.split}'",
-                )
-            return datasets.load_from_disk(str(path))
-        return datasets.load_dataset(data.path, split=data.split)
-    except RecipeKeyError:
-        raise
-    except Exception as exc:  # datasets raises many types for unreadable data
-        reason = " ".join(str(exc).split())[:200]
-        where = "split" if "split" in reason.lower() else "path"
-        raise RecipeKeyError(
-            f"{key}.{where}", f"cannot read '{data.path}' (split '{data.split}'): {reason}"
-        ) from None
-
-
-def split_by_prompt(
-    rows: list[dict[str, Any]], fraction: float, seed: int
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(training rows, held-out rows): every row of a seeded `fraction` of the distinct prompts is held
-    out (at least one prompt when fraction > 0), so that no held-out prompt is ever trained on."""
-    if fraction <= 0:
-        return rows, []
-    prompts = list(dict.fromkeys(str(row["prompt"]) for row in rows))
-    if len(prompts) < 2:
-        raise RecipeKeyError(
-            "data.eval_fraction",
-            f"expected data with at least 2 distinct prompts to hold some out, got {len(prompts)}",
-        )
-    count = min(len(prompts) - 1, max(1, round(fraction * len(prompts))))
-    held_out = set(random.Random(seed).sample(prompts, count))
-    return (
-        [r for r in rows if str(r["prompt"]) not in held_out],
-        [r for r in rows if str(r["prompt"]) in held_out],
-    )
 
 
 def tokenize_pairs(

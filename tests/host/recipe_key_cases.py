@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 
 from arena.generation.config import HFBackendConfig
-from arena.recipes import BackendRef, ExecutorRef, TrainingSettings
+from arena.recipes import PluginRef, TrainingSettings
 from arena_plugins.judges import (
     LLMJudgeArgs,
     PreferenceModelArgs,
@@ -279,10 +279,14 @@ KEYS: dict[str, Proof] = {
     "tournament.generation.top_k": changes("tournament", generation__top_k=1),
     "tournament.generation.seed": changes("tournament", generation__seed=2),
     "tournament.backend.name": read(
-        "tournament", BackendRef, "vllm, the other backend, starts an engine (its args: the vllm scenario)"
+        "tournament",
+        PluginRef[Literal["backends"]],
+        "vllm, the other backend, starts an engine (its args: the vllm scenario)",
     ),
     "tournament.executor.name": read(
-        "tournament", ExecutorRef, "ray, the other executor, starts a cluster (its args: the ray scenario)"
+        "tournament",
+        PluginRef[Literal["executors"]],
+        "ray, the other executor, starts a cluster (its args: the ray scenario)",
     ),
     "tournament.leaderboard": changes("tournament", leaderboard="cup"),
     "tournament.publish_to": changes("tournament", publish_to="board"),

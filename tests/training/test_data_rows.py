@@ -5,6 +5,7 @@ Each format is written here from the same rows, so what is read back is compared
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from pathlib import Path
@@ -13,8 +14,7 @@ from typing import Any
 import pytest
 
 from arena.errors import RecipeKeyError
-from arena.recipes import DataSettings
-from arena.training.data import load_rows, split_by_prompt
+from arena.rows import DataSettings, PromptSet, RowSource, load_rows, split_by_prompt
 
 ROWS = [
     {"question": f"Pick one: {i}", "good": f"red {i}", "bad": "blue", "score": 0.5 + i / 10} for i in range(5)
@@ -55,6 +55,20 @@ def write_source(kind: str, directory: Path) -> Path:
         datasets.DatasetDict({"train": table, "test": empty}).save_to_disk(str(directory / "splits"))
         return directory / "splits"
     raise AssertionError(kind)
+
+
+def test_data_and_prompt_sets_share_one_base_and_keep_their_keys_in_order() -> None:
+    """The order is what recipe.yaml and a leaderboard's `tournament.prompts` are written in."""
+    assert issubclass(DataSettings, RowSource) and issubclass(PromptSet, RowSource)
+    assert DataSettings.__shorthand__ == PromptSet.__shorthand__ == "path"
+    assert [f.name for f in dataclasses.fields(DataSettings)] == [
+        "path",
+        "split",
+        "columns",
+        "limit",
+        "eval_fraction",
+    ]
+    assert [f.name for f in dataclasses.fields(PromptSet)] == ["path", "column", "split", "limit"]
 
 
 @pytest.mark.parametrize("kind", ["jsonl", "json", "csv", "parquet", "saved", "splits"])

@@ -1,0 +1,185 @@
+"""Rows: what a recipe says about the rows it reads, and the one loader that reads them.
+
+A train or judge recipe's `data:` (`DataSettings`) and a tournament's `prompts:` (`PromptSet`) share a base,
+`RowSource`: a local file, a saved dataset directory or a hub id, read through `datasets`. Both are read
+here and only here (`load_rows`, `prompt_texts`); training tokenises the rows (arena/training/data.py), a
+tournament keeps each prompt once (arena/tournament/inputs.py). Nothing here imports torch, and `datasets`
+only when rows are read.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from arena.errors import RecipeKeyError
+from arena.schema import DatasetRef, Range
+
+# `datasets` builder of each local file type (a file is one split, "train").
+_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
+
+
+@dataclass
+class RowSource:
+    """Rows through `datasets`: a local file (json, jsonl, csv, parquet), a saved dataset directory or a hub id."""
+
+    __shorthand__ = "path"  # `data: pairs.jsonl` is short for `data: {path: pairs.jsonl}`
+    path: Annotated[str, DatasetRef()]
+
+
+@dataclass
+class DataSettings(RowSource):
+    """Training data through `datasets`: a local file (json, jsonl, csv, parquet), a directory or a hub id."""
+
+    split: str = "train"
+    columns: dict[str, str] = field(
+        default_factory=dict
+    )  # rename: {column the algorithm reads: column in the file}
+    limit: Annotated[int, Range(0, low_open=True)] | None = (
+        None  # the first `limit` rows (before eval_fraction)
+    )
+    # A seeded share of the distinct prompts (every row of each) held out of training and evaluated on.
+    eval_fraction: Annotated[float, Range(0, 0.9)] = 0.0
+
+
+@dataclass
+class PromptSet(RowSource):
+    """A tournament's prompts: one column of a data source, or a .txt file with one prompt per line."""
+
+    column: str = "prompt"
+    split: str = "train"
+    limit: Annotated[int, Range(0, low_open=True)] | None = None  # the first `limit` distinct prompts
+
+    def check(self) -> tuple[str, str] | None:
+        if self.path.lower().endswith(".txt"):  # one prompt per line: no columns, one split
+            if self.column != "prompt":
+                return "column", "expected no column for a .txt file (it holds one prompt per line)"
+            if self.split != "train":
+                return "split", "expected no split for a .txt file (it holds one prompt per line)"
+        return None
+
+
+def load_rows(
+    data: DataSettings,
+    columns: Sequence[str],
+    key: str = "data",
+    optional: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """Rows with the columns a run reads, named as it reads them (after `data.columns` renames).
+
+    `columns` must be there; `optional` ones (e.g. a pair's `label`) are kept when they are. Every rename
+    must name a column the run reads and a column the file has: a rename that matched nothing would
+    otherwise leave the run reading a same-named column of the file instead. `key` is where the recipe
+    names this data, for error messages (`data`, `prompts`).
+    """
+    table = _load_table(data, key)
+    available = list(table.column_names)
+    readable = [*columns, *optional]
+    listing = f"(columns: {', '.join(available)})"
+    for target, source in data.columns.items():
+        if target not in readable:
+            raise RecipeKeyError(
+                f"{key}.columns.{target}",
+                f"expected one of the columns this run reads ({', '.join(readable)}), got '{target}'",
+            )
+        if source not in available:
+            raise RecipeKeyError(
+                f"{key}.columns.{target}", f"column '{source}' not in '{data.path}' {listing}"
+            )
+    for column in columns:
+        source = data.columns.get(column, column)
+        if source not in available:
+            raise RecipeKeyError(
+                f"{key}.columns.{column}" if key == "data" else f"{key}.column",
+                f"column '{source}' not in '{data.path}' {listing}",
+            )
+    sources = {target: data.columns.get(target, target) for target in readable}
+    sources = {target: source for target, source in sources.items() if source in available}
+    if data.limit is not None:
+        table = table.select(range(min(data.limit, len(table))))
+    table = table.select_columns(list(dict.fromkeys(sources.values())))
+    rows = [{target: row[source] for target, source in sources.items()} for row in table]
+    if not rows:
+        raise RecipeKeyError(f"{key}.path", f"'{data.path}' has no rows")
+    return rows
+
+
+def prompt_texts(prompts: PromptSet) -> list[str]:
+    """Every prompt of the set as written, blank and repeated ones included (the tournament keeps each
+    prompt once and counts `limit` over those, so no row limit applies here)."""
+    path = Path(prompts.path).expanduser()
+    if path.is_file() and path.suffix == ".txt":
+        return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    # The set's column read as data with no renames: a missing column is refused as `prompts.column`.
+    rows = load_rows(DataSettings(prompts.path, split=prompts.split), [prompts.column], key="prompts")
+    return [str(row[prompts.column]) for row in rows]
+
+
+def _load_table(data: DataSettings, key: str) -> Any:
+    """The split `data.split` of a local file, a saved dataset or a hub dataset, as a `datasets.Dataset`."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    path = Path(data.path).expanduser()
+    try:
+        if path.is_file():
+            builder = _BUILDERS.get(path.suffix.lower())
+            if builder is None:
+                raise RecipeKeyError(
+                    f"{key}.path",
+                    f"expected a .jsonl, .json, .csv or .parquet file, got '{data.path}'",
+                )
+            # A file is one split, "train"; slices of it ("train[:80%]") read as they do on the hub.
+            return datasets.load_dataset(builder, data_files=str(path), split=data.split)
+        if path.is_dir() and (path / "dataset_dict.json").exists():  # save_to_disk of several splits
+            splits = datasets.load_from_disk(str(path))
+            if data.split not in splits:
+                raise RecipeKeyError(
+                    f"{key}.split",
+                    f"expected one of the splits of '{data.path}' ({', '.join(splits)}), got '{data.split}'",
+                )
+            return splits[data.split]
+        if path.is_dir() and (path / "dataset_info.json").exists():  # save_to_disk of one dataset
+            if data.split != "train":
+                raise RecipeKeyError(
+                    f"{key}.split",
+                    f"expected 'train': '{data.path}' is one saved dataset without splits, "
+                    f"got '{data.split}'",
+                )
+            return datasets.load_from_disk(str(path))
+        return datasets.load_dataset(data.path, split=data.split)
+    except RecipeKeyError:
+        raise
+    except Exception as exc:  # datasets raises many types for unreadable data
+        reason = " ".join(str(exc).split())[:200]
+        where = "split" if "split" in reason.lower() else "path"
+        raise RecipeKeyError(
+            f"{key}.{where}", f"cannot read '{data.path}' (split '{data.split}'): {reason}"
+        ) from None
+
+
+def split_by_prompt(
+    rows: list[dict[str, Any]], fraction: float, seed: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(training rows, held-out rows): every row of a seeded `fraction` of the distinct prompts is held
+    out (at least one prompt when fraction > 0), so that no held-out prompt is ever trained on."""
+    if fraction <= 0:
+        return rows, []
+    prompts = list(dict.fromkeys(str(row["prompt"]) for row in rows))
+    if len(prompts) < 2:
+        raise RecipeKeyError(
+            "data.eval_fraction",
+            f"expected data with at least 2 distinct prompts to hold some out, got {len(prompts)}",
+        )
+    count = min(len(prompts) - 1, max(1, round(fraction * len(prompts))))
+    held_out = set(random.Random(seed).sample(prompts, count))
+    return (
+        [r for r in rows if str(r["prompt"]) not in held_out],
+        [r for r in rows if str(r["prompt"]) in held_out],
+    )
+
+
+__all__ = ["DataSettings", "PromptSet", "RowSource", "load_rows", "prompt_texts", "split_by_prompt"]
