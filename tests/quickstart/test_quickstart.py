@@ -275,3 +275,26 @@ def test_readme_shows_the_committed_quickstart_table_and_claims() -> None:
     assert combined_table(table, table["models"], report_columns(task)) in readme
     for claim in what_it_shows(table, table["models"], readme_text(task).no_cycle, report_claims):
         assert claim in readme
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("task: moves\n", "task: expected {name: TASK, args: {...}} (the task every stage shares)"),
+        ("task: {name: moves}\nseed: 1\n", "seed: unknown key (expected only task)"),
+        ("task: {name: moves, args: {matrix: square}}\n", "task.args.matrix: expected one of"),
+    ],
+)
+def test_bad_quickstart_task_is_one_line_before_anything_is_written(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    """recipes/quickstart/quickstart.yaml names the task every stage shares: bad input names that file."""
+    recipes = tmp_path / "recipes"
+    shutil.copytree(REPO / "recipes" / "quickstart", recipes)
+    (recipes / "quickstart.yaml").write_text(text)
+    out = tmp_path / "out"
+    result = run_arena(["quickstart", "--recipes", str(recipes), "--out", str(out)], cwd=REPO)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{recipes / 'quickstart.yaml'}: {expected}"), lines
+    assert not out.exists()
