@@ -4,6 +4,7 @@ Feedback") and its exploitability: the known answers that alignment algorithms a
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import logsumexp, softmax
 
 # A fixed point whose residual max|pi - softmax(...)| is below this is solved (Newton reaches about 1e-16).
@@ -12,7 +13,7 @@ CONVERGED = 1e-12
 MIN_PATH_STEP = 1.0 / 64
 
 
-def _check_game(P: np.ndarray, mu: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
+def _check_game(P: ArrayLike, mu: ArrayLike, tau: float) -> tuple[np.ndarray, np.ndarray]:
     P = np.asarray(P, dtype=float)
     mu = np.asarray(mu, dtype=float)
     if P.ndim != 2 or P.shape[0] != P.shape[1] or P.shape[0] != mu.shape[0]:
@@ -27,11 +28,11 @@ def _check_game(P: np.ndarray, mu: np.ndarray, tau: float) -> tuple[np.ndarray, 
 
 
 def regularized_nash(
-    P: np.ndarray,
-    mu: np.ndarray,
+    P: ArrayLike,
+    mu: ArrayLike,
     tau: float,
-    start: np.ndarray | None = None,
-    start_P: np.ndarray | None = None,
+    start: ArrayLike | None = None,
+    start_P: ArrayLike | None = None,
 ) -> np.ndarray:
     """The unique pi with pi(y) proportional to mu(y) exp(P(y > pi) / tau), where P(y > pi) = (P pi)_y.
 
@@ -110,10 +111,13 @@ def _newton_fixed_point(P: np.ndarray, log_mu: np.ndarray, tau: float, pi: np.nd
     return pi
 
 
-def exploitability(P: np.ndarray, pi: np.ndarray, mu: np.ndarray, tau: float) -> float:
+def exploitability(P: ArrayLike, pi: ArrayLike, mu: ArrayLike, tau: float) -> float:
     """Regularised exploitability, zero exactly at regularized_nash(P, mu, tau) and positive elsewhere:
 
     tau * log sum_y mu(y) exp(P(y > pi) / tau) + tau * KL(pi || mu) - 1/2.
+
+    The one implementation: tasks that report an exploitability (the games, the moves task) call this
+    (through `arena.api`). Plain lists are read as float arrays, so callers need no conversion.
     """
     P, mu = _check_game(P, mu, tau)
     pi = np.asarray(pi, dtype=float)

@@ -55,3 +55,18 @@ def test_rejects_invalid_games() -> None:
         regularized_nash(DICE, [0.5, 0.5, 0.0], 0.1)
     with pytest.raises(ValueError, match="tau"):
         regularized_nash(DICE, MU, 0.0)
+
+
+def test_tasks_report_this_one_implementation_bit_for_bit() -> None:
+    """The moves task's exploitability is `arena.ratings.exploitability` itself (the games' diagnostics call
+    it the same way, tests/plugins/test_games.py): the same float, whether given lists or arrays."""
+    from arena_plugins.moves.task import MovesTask
+
+    task = MovesTask()
+    for probs in ([0.5, 0.2, 0.3], [1.0, 0.0, 0.0], list(MU)):
+        for tau in sorted(REFERENCE_EXPLOITABILITY):
+            direct = exploitability(
+                np.array(task.preferences), np.array(probs), np.array(task.reference), tau
+            )
+            assert exploitability(task.preferences, probs, task.reference, tau) == direct
+            assert task.exploitability(probs, tau) == direct
