@@ -33,6 +33,7 @@ def validate(files: tuple[str, ...], overrides: tuple[str, ...]) -> None:
         for file in files:
             try:
                 recipe = load_recipe(file, overrides, registries=host.registries)
+                _check_plugins(recipe, file, host)
             except ArenaError as exc:
                 error_line(str(exc))
                 failed += 1
@@ -40,6 +41,19 @@ def validate(files: tuple[str, ...], overrides: tuple[str, ...]) -> None:
             click.echo(f"{file}: ok ({recipe_kind(recipe)} recipe '{recipe.name}')")
     if failed:
         raise click.exceptions.Exit(2)
+
+
+def _check_plugins(recipe: object, file: str, host: object) -> None:
+    """A train recipe's algorithm and task, built (no model loads) and checked as `arena train` checks them:
+    the plugin contract, and keys the algorithm or task would ignore."""
+    from arena.errors import recipe_errors
+    from arena.recipes import TrainRecipe
+
+    if isinstance(recipe, TrainRecipe):
+        from arena.training.objective import check_train_plugins
+
+        with recipe_errors(file):
+            check_train_plugins(recipe, host)
 
 
 def _declared_output(file: str) -> Path | None:

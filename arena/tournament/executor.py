@@ -88,8 +88,10 @@ def is_pointwise(judge: Any) -> bool:
 
 
 def judge_counters(judge: Any) -> Counters:
-    """A judge's counters so far (`counters()`, optional for a judge); empty when it counts nothing."""
-    return dict(judge.counters() or {}) if callable(getattr(judge, "counters", None)) else {}
+    """A judge's counters so far (a `CountingJudge`'s `counters()`); empty when it counts nothing."""
+    from arena.judging import CountingJudge
+
+    return dict(judge.counters() or {}) if isinstance(judge, CountingJudge) else {}
 
 
 class LocalExecutor:

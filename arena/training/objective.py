@@ -129,10 +129,17 @@ def build_algorithm(recipe: TrainRecipe, plugins: Any) -> Algorithm:
     return algorithm
 
 
-def _policy_objective(recipe: TrainRecipe, plugins: Any, device: torch.device) -> PolicyObjective:
+def check_train_plugins(recipe: TrainRecipe, plugins: Any) -> tuple[Algorithm, Task | None]:
+    """The algorithm and task a train recipe names, built and checked against the contract, and no key set
+    that they would ignore: what `arena train` checks before any model loads (and `recipes validate` too)."""
     algorithm = build_algorithm(recipe, plugins)
     task = plugins.build_task(recipe.task.name, recipe.task.args) if recipe.task else None
-    check_recipe_use(recipe, algorithm, task)  # before any model loads
+    check_recipe_use(recipe, algorithm, task)
+    return algorithm, task
+
+
+def _policy_objective(recipe: TrainRecipe, plugins: Any, device: torch.device) -> PolicyObjective:
+    algorithm, task = check_train_plugins(recipe, plugins)  # before any model loads
     policy = _load("policy", recipe.policy, dtype=torch.float32, device=device)
     if task is not None and task.prepares_policy:
         task.prepare_policy(policy)  # e.g. a game sets the policy's action distribution to its reference
