@@ -65,7 +65,10 @@ def train(
         raise SystemExit(relaunch(accelerate_command(train_args, processes, accelerate_config)))
     from arena.training.loop import train as run_training
 
-    summary = run_training(parsed, recipe, host, resume=resume)
+    try:
+        summary = run_training(parsed, recipe, host, resume=resume)
+    finally:
+        _close_process_group()
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun or accelerate, one line for the whole run
         return
     final = summary["final"]
@@ -79,3 +82,12 @@ def train(
     click.echo(
         f"{parsed.name}: {summary['steps']} steps, {', '.join(shown)}; {what} in {output_dir(parsed) / 'final'}"
     )
+
+
+def _close_process_group() -> None:
+    """Under torchrun, leave the process group before exiting: a gloo group left to the interpreter's exit
+    can abort a rank ("terminate called without an active exception") after the run has succeeded."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
