@@ -24,6 +24,8 @@ class PluginSpec:
 
     name: str
     args: Any = None
+    # The plugins another process loads to build it (the one that registered it); None: every installed one.
+    plugins: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

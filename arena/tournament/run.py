@@ -13,6 +13,7 @@ from arena import console
 from arena.errors import recipe_errors
 from arena.generation.base import Sample, SamplingSettings
 from arena.io import atomic_write_text
+from arena.oracle import HOST_PLUGIN
 from arena.recipes import TournamentRecipe, output_dir, save_resolved
 from arena.schema import to_plain
 from arena.tournament.executor import Executor, GenerationBlock, LocalExecutor, PluginSpec
@@ -62,6 +63,13 @@ def run_tournament(
         return _run(recipe, plugins, export)
 
 
+def plugin_spec(registry: Any, name: str, args: Any) -> PluginSpec:
+    """What a worker needs to build the entry: its name, args, and the one plugin that registered it (the
+    host's own entries, such as `oracle`, read other plugins' tasks: those workers load every plugin)."""
+    plugin = registry.get(name).plugin
+    return PluginSpec(name, args, None if plugin == HOST_PLUGIN else (plugin,))
+
+
 def _run(recipe: TournamentRecipe, plugins: Any, export: str | None) -> dict[str, Any]:
     started = time.perf_counter()
     out = output_dir(recipe)
@@ -72,7 +80,7 @@ def _run(recipe: TournamentRecipe, plugins: Any, export: str | None) -> dict[str
     try:
         # The judge is built (or starts building) before anything is written or generated: one that
         # cannot load stops the run before work is spent.
-        executor.open_judge(plugins, PluginSpec(recipe.judge.name, recipe.judge.args))
+        executor.open_judge(plugins, plugin_spec(plugins.judges, recipe.judge.name, recipe.judge.args))
         store = TournamentStore(out / "tournament.sqlite")
         try:
             save_resolved(recipe, out)
@@ -153,7 +161,7 @@ def _play(
     )
     played = Played(fingerprints, {}, [])
     if blocks:
-        backend = PluginSpec(backend_name, recipe.backend.args if recipe.backend else None)
+        backend = plugin_spec(plugins.backends, backend_name, recipe.backend.args if recipe.backend else None)
         with reporter.stage(_generating(blocks), sum(len(b.prompts) for b in blocks)) as advance:
             for block, results in executor.generate(plugins, backend, blocks, n):
                 generated, stored = store_block(store, block, results, backend_name, sampling)

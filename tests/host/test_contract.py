@@ -166,3 +166,13 @@ def test_recipes_validate_refuses_what_arena_train_would_ignore(tmp_path: Path) 
         "(it trains on pairs)"
     ]
     assert result.stdout.strip() == "ok.yaml: ok (train recipe 'dpo-ok')"
+
+
+def test_a_worker_loads_only_the_plugin_that_registered_what_it_builds() -> None:
+    from arena.tournament.run import plugin_spec
+
+    host = make_plugin_host(environ={"ARENA_PLUGINS": "games,backends"}, warn=lambda message: None)
+    assert plugin_spec(host.judges, "game-oracle", None).plugins == ("games",)
+    assert plugin_spec(host.backends, "hf", None).plugins == ("backends",)
+    # The host's oracle reads a task from any plugin: its workers discover them all.
+    assert plugin_spec(host.judges, "oracle", None).plugins is None

@@ -63,7 +63,7 @@ class GenerationWorker:
 
     def generate(self, block: GenerationBlock, n: int) -> list[Any]:
         if self.backend is None:  # built here, not in __init__: its errors reach the driver as they are
-            self.backend = _plugins().backends.get(self.spec.name).build(self.spec.args)
+            self.backend = _plugins(self.spec).backends.get(self.spec.name).build(self.spec.args)
         if self.model is not None and block.model != self.model:
             self.backend.close()  # one engine at a time in an actor, as in the local executor
         self.model = block.model
@@ -76,7 +76,7 @@ class JudgeWorker:
         self.judge: Any = None
 
     def open(self) -> bool:
-        self.judge = _plugins().judges.get(self.spec.name).build(self.spec.args)
+        self.judge = _plugins(self.spec).judges.get(self.spec.name).build(self.spec.args)
         return is_pointwise(self.judge)
 
     def values(self, batch: JudgeBatch, pointwise: bool) -> tuple[list[Any], Counters]:
@@ -262,10 +262,14 @@ def _forwarded_env() -> dict[str, str]:
     }
 
 
-def _plugins() -> Any:
+def _plugins(spec: PluginSpec) -> Any:
+    """The plugin host of a worker: only the plugin that registered the spec's entry is loaded (the driver
+    has discovered them all already), unless the entry is the host's own."""
     from arena.api import make_plugin_host
 
-    return make_plugin_host()
+    if spec.plugins is None:
+        return make_plugin_host()
+    return make_plugin_host(environ={**os.environ, "ARENA_PLUGINS": ",".join(spec.plugins)})
 
 
 def _import_ray() -> Any:
