@@ -16,8 +16,6 @@ from arena.generation.logprobs import right_padded_pairs
 from arena.policy import Policy
 
 # Rows are read in arena/rows.py; these names stay importable from here for the training modules.
-from arena.rows import load_rows as load_rows
-from arena.rows import split_by_prompt as split_by_prompt
 from arena.training.algorithm import CompletionBatch, PairBatch
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")

@@ -20,6 +20,7 @@ import torch
 from arena.errors import RecipeKeyError
 from arena.generation.logprobs import token_logprobs
 from arena.policy import Policy
+from arena.rows import load_rows, split_by_prompt
 from arena.tasks import Task
 from arena.training.data import (
     COMPLETION_COLUMNS,
@@ -29,8 +30,6 @@ from arena.training.data import (
     Tokenized,
     collate_completions,
     collate_pairs,
-    load_rows,
-    split_by_prompt,
     tokenize_completions,
     tokenize_pairs,
 )

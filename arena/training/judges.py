@@ -25,9 +25,10 @@ import torch
 
 from arena.errors import RecipeKeyError
 from arena.recipes import JudgeRecipe
+from arena.rows import load_rows, split_by_prompt
 from arena.tasks import Task
 from arena.training.algorithm import MicroBatch, StepOutput
-from arena.training.data import PAIR_COLUMNS, PAIR_OPTIONAL, load_rows, split_by_prompt
+from arena.training.data import PAIR_COLUMNS, PAIR_OPTIONAL
 from arena.training.examples import ExampleSource
 
 Rows = list[dict[str, Any]]

@@ -59,21 +59,6 @@ class MoveReport:
         }
 
 
-def move_exploitability(
-    move_probs: Sequence[float],
-    preferences: Sequence[Sequence[float]],
-    reference: Sequence[float],
-    tau: float,
-) -> float:
-    """Regularised exploitability of a move distribution in the game (P, mu, tau):
-    tau log sum_y mu(y) exp(P(y > pi) / tau) + tau KL(pi || mu) - 1/2."""
-    import numpy as np
-
-    from arena.api import exploitability
-
-    return float(exploitability(np.array(preferences), np.array(move_probs), np.array(reference), tau))
-
-
 def move_equilibrium(
     preferences: Sequence[Sequence[float]], reference: Sequence[float], tau: float
 ) -> list[float]:
@@ -103,5 +88,7 @@ def move_report(
     played = sum(counts)
     value = None
     if played:
-        value = move_exploitability([c / played for c in counts], preferences, reference, tau)
+        from arena.api import exploitability  # numpy and scipy only when a number is asked for
+
+        value = float(exploitability(preferences, [c / played for c in counts], reference, tau))
     return MoveReport(tuple(counts), malformed, tau, value)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from arena.api import ArenaError, Task
 from arena_plugins.moves import MATRICES, Matrix, MovesArgs, MovesOracle
 from arena_plugins.moves.language import MOVES, parse_move, sample_response, split_prompts
-from arena_plugins.moves.report import MoveReport, move_equilibrium, move_exploitability, move_report
+from arena_plugins.moves.report import MoveReport, move_equilibrium, move_report
 
 if TYPE_CHECKING:
     from arena.api import TournamentReport, TournamentResult
@@ -120,8 +120,10 @@ class MovesTask(Task):
 
     def exploitability(self, move_probs: list[float], tau: float | None = None) -> float:
         """The exact regularised exploitability of a move distribution (over MOVES) in the move game."""
-        return move_exploitability(
-            move_probs, self.preferences, self.reference, self.tau if tau is None else tau
+        from arena.api import exploitability
+
+        return float(
+            exploitability(self.preferences, move_probs, self.reference, self.tau if tau is None else tau)
         )
 
     def report(self, responses: list[str], tau: float | None = None) -> MoveReport:
