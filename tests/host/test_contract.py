@@ -162,8 +162,7 @@ def test_recipes_validate_refuses_what_arena_train_would_ignore(tmp_path: Path) 
     result = run_arena(["recipes", "validate", "dpo.yaml", "ok.yaml"], cwd=tmp_path, env=env)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "dpo.yaml: generation: expected no generation settings: dpo samples nothing "
-        "(it trains on pairs)"
+        "dpo.yaml: generation: expected no generation settings: dpo samples nothing (it trains on pairs)"
     ]
     assert result.stdout.strip() == "ok.yaml: ok (train recipe 'dpo-ok')"
 
