@@ -19,8 +19,9 @@ def test_registers_hf_and_vllm_lazily_with_typed_configs() -> None:
     host = make_plugin_host()
     assert host.backends.by_plugin("backends") == ["hf", "vllm"]
     hf, vllm = host.backends.get("hf"), host.backends.get("vllm")
-    assert (hf.factory, hf.config) == ("arena.generation.hf:HFBackend", HFBackendConfig)
-    assert (vllm.factory, vllm.config) == ("arena.generation.vllm:VLLMBackend", VLLMArgs)
+    # The classes are the host's (arena/generation/), registered through the contract the plugin may import.
+    assert (hf.factory, hf.config) == ("arena.api:HFBackend", HFBackendConfig)
+    assert (vllm.factory, vllm.config) == ("arena.api:VLLMBackend", VLLMArgs)
     assert issubclass(VLLMArgs, VLLMBackendConfig)  # Arena's settings, plus engine_args for vllm.LLM
 
 

@@ -33,9 +33,22 @@ PLUGINS: dict[str, tuple[str, str]] = {
             loss: Literal["sigmoid", "hinge"] = "sigmoid"
 
 
-        class PairwiseLoss:
-            def __init__(self, args: PairwiseArgs) -> None:
-                self.args = args
+        def build_pairwise(args: PairwiseArgs):
+            # arena.api's Algorithm imports torch: the class is made when a recipe builds it, so discovery
+            # stays torch-free, as a real plugin's lazy "module:attr" factory keeps it.
+            from arena.api import ONLY_MICRO_BATCH, Algorithm
+
+            class PairwiseLoss(Algorithm):
+                data = "pairs"
+                needs_reference = True
+
+                def __init__(self, args: PairwiseArgs) -> None:
+                    self.args = args
+
+                def loss(self, batch, micro_batch=ONLY_MICRO_BATCH):
+                    raise NotImplementedError("the recipe tests validate recipes; they never train this")
+
+            return PairwiseLoss(args)
 
 
         class EchoBackend:
@@ -47,7 +60,7 @@ PLUGINS: dict[str, tuple[str, str]] = {
 
         @hookimpl
         def register_algorithms(register):
-            register("pairwise-fixture", PairwiseLoss, config=PairwiseArgs, description="test algorithm")
+            register("pairwise-fixture", build_pairwise, config=PairwiseArgs, description="test algorithm")
 
 
         @hookimpl
