@@ -6,7 +6,8 @@ never runs unless the caller asks for it (`trust_remote_code=True`, from a recip
 
 Prompts are turned into token ids in one place (`encode_prompts`) so that every backend, the mixture
 sampler and the log-prob scorer see exactly the same tokens: the tokenizer's chat template when it has
-one, the plain text (with the tokenizer's own special tokens, e.g. BOS) otherwise.
+one, the plain text (with the tokenizer's own special tokens, e.g. BOS) otherwise. A prompt that is a
+conversation (messages: arena.rows.Conversation, or its JSON text) always goes through the template.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from arena.errors import ArenaError
+from arena.rows import Conversation, as_conversation
 from arena.schema import model_directory_problem
 
 if TYPE_CHECKING:
@@ -84,10 +86,10 @@ class Policy:
     def eos_token_ids(self) -> list[int]:
         return eos_token_ids(self.model, self.tokenizer)
 
-    def format_prompt(self, prompt: str) -> str:
+    def format_prompt(self, prompt: str | Conversation) -> str:
         return format_prompt(self.tokenizer, prompt)
 
-    def encode_prompts(self, prompts: Sequence[str]) -> list[list[int]]:
+    def encode_prompts(self, prompts: Sequence[str | Conversation]) -> list[list[int]]:
         return encode_prompts(self.tokenizer, prompts)
 
     def save(self, directory: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
@@ -164,21 +166,55 @@ def save_policy(
     return target
 
 
-def format_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str) -> str:
-    """The prompt as the model should see it: through the chat template when the tokenizer has one."""
+def format_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str | Conversation) -> str:
+    """The prompt as the model should see it: through the chat template when the tokenizer has one (a text
+    prompt as one user turn, a conversation as its messages), the text itself otherwise."""
+    conversation = as_conversation(prompt)
+    if conversation is not None:
+        return render_conversation(tokenizer, conversation, add_generation_prompt=True)
     if getattr(tokenizer, "chat_template", None):
         return tokenizer.apply_chat_template(
             [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
         )
-    return prompt
+    return str(prompt)
 
 
-def encode_prompts(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str]) -> list[list[int]]:
-    """Token ids of each prompt. A chat template writes its own special tokens, so none are added then."""
+def encode_prompts(
+    tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str | Conversation]
+) -> list[list[int]]:
+    """Token ids of each prompt. A chat template writes its own special tokens, so none are added then.
+
+    A prompt that is a conversation (a `Conversation`, or text that is a JSON list of {role, content}
+    messages, as a tournament carries one) needs the chat template; without one it is refused."""
     templated = bool(getattr(tokenizer, "chat_template", None))
     texts = [format_prompt(tokenizer, prompt) for prompt in prompts]
     encoded = tokenizer(texts, add_special_tokens=not templated)["input_ids"]
     return [list(ids) for ids in encoded]
+
+
+def render_conversation(
+    tokenizer: PreTrainedTokenizerBase, conversation: Conversation, *, add_generation_prompt: bool
+) -> str:
+    """The chat template's text of a conversation (ending with the assistant's opening when
+    `add_generation_prompt`); a tokenizer without a chat template is refused in one line."""
+    if not getattr(tokenizer, "chat_template", None):
+        name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
+        raise ArenaError(
+            f"the tokenizer of '{name}' has no chat template, and the data is conversational "
+            "({role, content} messages): use a model whose tokenizer has one, or set "
+            "chat_template in its tokenizer_config.json"
+        )
+    return tokenizer.apply_chat_template(
+        conversation.messages(), tokenize=False, add_generation_prompt=add_generation_prompt
+    )
+
+
+def encode_conversation(
+    tokenizer: PreTrainedTokenizerBase, conversation: Conversation, *, add_generation_prompt: bool
+) -> list[int]:
+    """Token ids of a conversation through the chat template (which writes its own special tokens)."""
+    text = render_conversation(tokenizer, conversation, add_generation_prompt=add_generation_prompt)
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def eos_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> list[int]:

@@ -5,10 +5,16 @@ A train or judge recipe's `data:` (`DataSettings`) and a tournament's `prompts:`
 here and only here (`load_rows`, `prompt_texts`); training tokenises the rows (arena/training/data.py), a
 tournament keeps each prompt once (arena/tournament/inputs.py). Nothing here imports torch, and `datasets`
 only when rows are read.
+
+A cell that is a list of `{role, content}` messages (TRL's conversational format) is read as a
+`Conversation`: validated here, never turned into text; training applies the tokenizer's chat template to
+it (arena/training/data.py). A conversation that has to travel as text (a tournament's or an online run's
+prompt) is its canonical JSON, which `as_conversation` reads back; judges read `plain_text`.
 """
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +26,95 @@ from arena.schema import DatasetRef, Range
 
 # `datasets` builder of each local file type (a file is one split, "train").
 _BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
+# Columns that hold text or a conversation; in one row they are all text or all conversations.
+TEXT_COLUMNS = ("prompt", "chosen", "rejected", "completion")
+MESSAGES = "a list of {role, content} messages"
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str
+    content: str
+
+
+class Conversation(tuple[Message, ...]):
+    """Messages in order, hashable (rows are grouped by prompt). `str()` is the canonical JSON, the form in
+    which a conversation travels where text is expected (a tournament's prompts, an online run's)."""
+
+    def messages(self) -> list[dict[str, str]]:
+        """As `apply_chat_template` takes them."""
+        return [{"role": m.role, "content": m.content} for m in self]
+
+    def __str__(self) -> str:
+        return json.dumps(self.messages(), ensure_ascii=False)
+
+    def __repr__(self) -> str:
+        return f"Conversation({self.messages()!r})"
+
+    def __add__(self, other: tuple[Message, ...]) -> Conversation:  # type: ignore[override]
+        return Conversation(tuple(self) + tuple(other))
+
+
+def conversation_problem(value: Any) -> str | None:
+    """Why `value` is not a conversation (a non-empty list of {role, content} messages with text in both;
+    other keys only when empty, as `datasets` fills the union of keys), or None when it is one."""
+    if not isinstance(value, (list, tuple)) or not value:
+        return f"expected {MESSAGES}, got {_shown(value)}"
+    for index, message in enumerate(value):
+        if isinstance(message, Message):
+            continue
+        if not isinstance(message, dict):
+            return f"expected {MESSAGES}, message {index} is {_shown(message)}"
+        for name in ("role", "content"):
+            if not isinstance(message.get(name), str):
+                return f"expected {MESSAGES}, message {index} has {name} {_shown(message.get(name))}"
+        if not message["role"]:
+            return f"expected {MESSAGES}, message {index} has an empty role"
+        extra = sorted(k for k, v in message.items() if k not in ("role", "content") and v is not None)
+        if extra:
+            return f"expected {MESSAGES}, message {index} also has {', '.join(map(str, extra))}"
+    return None
+
+
+def to_conversation(value: Any, where: str) -> Conversation:
+    """`value` as a Conversation; a RecipeKeyError naming `where` (file, row, column) when it is not one."""
+    if isinstance(value, Conversation):
+        return value
+    problem = conversation_problem(value)
+    if problem is not None:
+        raise RecipeKeyError(where, problem)
+    return Conversation(m if isinstance(m, Message) else Message(m["role"], m["content"]) for m in value)
+
+
+def as_conversation(value: Any) -> Conversation | None:
+    """The conversation a prompt stands for: a Conversation, or text that is a JSON list of messages (how
+    one travels as text; also how a .txt prompt file writes one); None for any other prompt."""
+    if isinstance(value, Conversation):
+        return value
+    if not isinstance(value, str) or not value.lstrip().startswith("["):
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None
+    return None if conversation_problem(parsed) else to_conversation(parsed, "")
+
+
+def plain_text(value: Any) -> str:
+    """What a judge reads: text as it is; a conversation as `Role: content` blocks, except that assistant
+    turns alone (a response) are just their contents. Judges' inputs are text, so every judge reads this
+    one rendering, whatever its own tokenizer (see docs/training.md)."""
+    conversation = as_conversation(value)
+    if conversation is None:
+        return str(value)
+    if all(m.role == "assistant" for m in conversation):
+        return "\n\n".join(m.content for m in conversation)
+    return "\n\n".join(f"{m.role.capitalize()}: {m.content}" for m in conversation)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
 
 
 @dataclass
@@ -104,7 +199,36 @@ def load_rows(
     rows = [{target: row[source] for target, source in sources.items()} for row in table]
     if not rows:
         raise RecipeKeyError(f"{key}.path", f"'{data.path}' has no rows")
-    return rows
+    return [_read_conversations(row, index, data.path, sources, key) for index, row in enumerate(rows)]
+
+
+def _read_conversations(
+    row: dict[str, Any], index: int, path: str, sources: dict[str, str], key: str
+) -> dict[str, Any]:
+    """The row with every list cell read as a Conversation (checked); the text columns of one row must be
+    all text or all conversations (a template cannot join a conversation to plain text)."""
+    kinds: dict[str, bool] = {}
+    for column, value in row.items():
+        if isinstance(value, (list, dict)):
+            where = f"'{path}' row {index + 1}, column '{sources[column]}'"
+            if isinstance(value, dict):
+                raise RecipeKeyError(key, f"{where}: expected text or {MESSAGES}, got {_shown(value)}")
+            problem = conversation_problem(value)
+            if problem is not None:
+                raise RecipeKeyError(key, f"{where}: {problem}")
+            row[column] = to_conversation(value, where)
+        if column in TEXT_COLUMNS:
+            kinds[column] = isinstance(row[column], Conversation)
+    if len(set(kinds.values())) > 1:
+        messages = [sources[c] for c, is_chat in kinds.items() if is_chat]
+        text = [sources[c] for c, is_chat in kinds.items() if not is_chat]
+        raise RecipeKeyError(
+            key,
+            f"'{path}' row {index + 1}: expected every one of {', '.join(sources[c] for c in kinds)} as "
+            f"{MESSAGES} or every one as text, got messages in {', '.join(messages)} and text in "
+            f"{', '.join(text)}",
+        )
+    return row
 
 
 def prompt_texts(prompts: PromptSet) -> list[str]:
@@ -115,6 +239,8 @@ def prompt_texts(prompts: PromptSet) -> list[str]:
         return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     # The set's column read as data with no renames: a missing column is refused as `prompts.column`.
     rows = load_rows(DataSettings(prompts.path, split=prompts.split), [prompts.column], key="prompts")
+    # A conversation becomes its canonical JSON: the tournament keeps prompts as text, and the policy's
+    # encode_prompts reads it back and applies the chat template.
     return [str(row[prompts.column]) for row in rows]
 
 
@@ -182,4 +308,17 @@ def split_by_prompt(
     )
 
 
-__all__ = ["DataSettings", "PromptSet", "RowSource", "load_rows", "prompt_texts", "split_by_prompt"]
+__all__ = [
+    "Conversation",
+    "DataSettings",
+    "Message",
+    "PromptSet",
+    "RowSource",
+    "as_conversation",
+    "conversation_problem",
+    "load_rows",
+    "plain_text",
+    "prompt_texts",
+    "split_by_prompt",
+    "to_conversation",
+]

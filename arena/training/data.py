@@ -2,6 +2,13 @@
 
 Rows longer than `max_length` are cut from the left of the prompt (the completion is what is learned);
 a completion that alone does not fit is cut from the right. Every cut is counted and reported.
+
+Conversational rows (`arena.rows.Conversation` cells: lists of {role, content} messages) are tokenised as
+TRL tokenises them: the prompt is the chat template of its messages with the generation prompt; a
+completion is the template of prompt + completion messages with the prompt's tokens taken off the front,
+so it holds exactly what the template writes for the assistant turn(s), end-of-turn tokens included, and
+no EOS is appended. Where the prompt alone renders differently from the start of the whole conversation,
+the completion starts where the two diverge (for a pair: the earlier of chosen's and rejected's).
 """
 
 from __future__ import annotations
@@ -12,8 +19,10 @@ from typing import Any
 
 import torch
 
+from arena.errors import ArenaError
 from arena.generation.logprobs import right_padded_pairs
-from arena.policy import Policy
+from arena.policy import Policy, encode_conversation
+from arena.rows import Conversation, to_conversation
 
 # Rows are read in arena/rows.py; these names stay importable from here for the training modules.
 from arena.training.algorithm import CompletionBatch, PairBatch
@@ -46,11 +55,11 @@ class Tokenized:
 def tokenize_pairs(
     rows: Sequence[dict[str, Any]], policy: Policy, max_length: int, add_eos: bool
 ) -> Tokenized:
-    prompts = policy.encode_prompts([str(row["prompt"]) for row in rows])
-    chosen = _encode_completions(policy, [row["chosen"] for row in rows], add_eos)
-    rejected = _encode_completions(policy, [row["rejected"] for row in rows], add_eos)
+    """Pair examples; `add_eos` appends the EOS id to text completions (a template writes its own end)."""
     examples, truncated = [], 0
-    for row, prompt, good, bad in zip(rows, prompts, chosen, rejected, strict=True):
+    for row, (prompt, (good, bad)) in zip(
+        rows, _encode_rows(rows, policy, ("chosen", "rejected"), add_eos), strict=True
+    ):
         fitted_prompt, (good, bad), cut = fit_to_length(prompt, [good, bad], max_length)
         truncated += cut
         label = float(row.get("label", 1.0))
@@ -61,17 +70,78 @@ def tokenize_pairs(
 def tokenize_completions(
     rows: Sequence[dict[str, Any]], policy: Policy, max_length: int, add_eos: bool
 ) -> Tokenized:
-    prompts = policy.encode_prompts([str(row["prompt"]) for row in rows])
-    completions = _encode_completions(policy, [row["completion"] for row in rows], add_eos)
+    """Completion examples (SFT); `add_eos` as for pairs."""
     examples, truncated = [], 0
-    for prompt, completion in zip(prompts, completions, strict=True):
+    for prompt, (completion,) in _encode_rows(rows, policy, ("completion",), add_eos):
         fitted_prompt, (fitted,), cut = fit_to_length(prompt, [completion], max_length)
         truncated += cut
         examples.append(CompletionExample(tuple(fitted_prompt), tuple(fitted)))
     return Tokenized(examples, truncated)
 
 
+def _encode_rows(
+    rows: Sequence[dict[str, Any]], policy: Policy, columns: tuple[str, ...], add_eos: bool
+) -> list[tuple[list[int], list[list[int]]]]:
+    """(prompt ids, ids of each completion column) per row, text rows batched, conversational ones one
+    at a time through the chat template."""
+    chat = [_is_conversational(row, columns) for row in rows]
+    text_rows = [row for row, is_chat in zip(rows, chat, strict=True) if not is_chat]
+    prompts = policy.encode_prompts([str(row["prompt"]) for row in text_rows]) if text_rows else []
+    completions = [_encode_completions(policy, [row[c] for row in text_rows], add_eos) for c in columns]
+    encoded_text = iter(zip(prompts, zip(*completions, strict=True), strict=True))
+    result = []
+    for row, is_chat in zip(rows, chat, strict=True):
+        if is_chat:
+            result.append(_encode_conversational(row, policy, columns))
+        else:
+            prompt, ids = next(encoded_text)
+            result.append((prompt, list(ids)))
+    return result
+
+
+def _is_conversational(row: dict[str, Any], columns: tuple[str, ...]) -> bool:
+    """Whether a row's prompt and completions are messages (rows read by arena.rows are checked to be all
+    one kind; a task's rows may hold plain lists of messages)."""
+    return any(isinstance(row[c], (list, tuple)) for c in ("prompt", *columns))
+
+
+def _encode_conversational(
+    row: dict[str, Any], policy: Policy, columns: tuple[str, ...]
+) -> tuple[list[int], list[list[int]]]:
+    prompt = _conversation(row, "prompt")
+    prompt_ids = encode_conversation(policy.tokenizer, prompt, add_generation_prompt=True)
+    wholes = [
+        encode_conversation(policy.tokenizer, prompt + _conversation(row, c), add_generation_prompt=False)
+        for c in columns
+    ]
+    # The completion starts where the prompt alone and the whole conversation stop agreeing: after the
+    # prompt for most templates, earlier for one that renders the generation prompt differently.
+    shared = min(_common_prefix(prompt_ids, whole) for whole in wholes)
+    return prompt_ids[:shared], [whole[shared:] for whole in wholes]
+
+
+def _conversation(row: dict[str, Any], column: str) -> Conversation:
+    value = row[column]
+    if not isinstance(value, (list, tuple)):
+        raise ArenaError(
+            f"a conversational row has text in '{column}': expected {{role, content}} messages in "
+            "prompt and completions alike"
+        )
+    return to_conversation(value, column)
+
+
+def _common_prefix(first: Sequence[int], second: Sequence[int]) -> int:
+    length = 0
+    for a, b in zip(first, second, strict=False):
+        if a != b:
+            break
+        length += 1
+    return length
+
+
 def _encode_completions(policy: Policy, texts: Sequence[Any], add_eos: bool) -> list[list[int]]:
+    if not texts:
+        return []
     encoded = policy.tokenizer([str(text) for text in texts], add_special_tokens=False)["input_ids"]
     eos = policy.tokenizer.eos_token_id
     return [list(ids) + ([eos] if add_eos and eos is not None else []) for ids in encoded]
