@@ -1,4 +1,5 @@
-"""Judges: reward model, pairwise preference model and LLM-as-judge. Registration and args only.
+"""Judges: reward model, pairwise preference model, LLM-as-judge and verdict judges (an OpenAI-compatible
+endpoint, a local vLLM engine). Registration and args only.
 
 Each judge's config class is its `args:` where a judge is used (`judge: {name, args}` in train and
 tournament recipes). The trainable ones name a second class, `TrainingArgs`, which is what the `args:`
@@ -7,11 +8,12 @@ of a `kind: judge` recipe means (docs/judges.md). No torch at import.
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass, field
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from arena.api import ModelRef, Range, Register, hookimpl
+from arena.api import ModelRef, Range, Register, VLLMBackendConfig, hookimpl
 
 Dtype = Literal["auto", "fp32", "bf16", "fp16"]
 Positive = Range(0, low_open=True)
@@ -28,6 +30,25 @@ Response B: {response_b}
 Answer with one letter, A or B.
 """
 TEMPLATE_FIELDS = ("prompt", "response_a", "response_b")
+
+
+def template_problem(template: str) -> str | None:
+    """What is wrong with a judge's question template, or None: {response_a} and {response_b} are
+    needed, {prompt} is optional, any other placeholder is a mistake."""
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        return f"expected a template with {{prompt}}, {{response_a}}, {{response_b}} ({exc})"
+    for name in names:
+        if name not in TEMPLATE_FIELDS:
+            return (
+                f"unknown placeholder {{{name}}} (expected {{prompt}}, {{response_a}}, "
+                "{response_b}; write {{ and }} for literal braces)"
+            )
+    for needed in ("response_a", "response_b"):
+        if needed not in names:
+            return f"expected a template with {{{needed}}}"
+    return None
 
 
 @dataclass
@@ -94,23 +115,131 @@ class LLMJudgeArgs:
     trust_remote_code: bool = False  # run code shipped with a hub model (off: Arena never runs it unasked)
 
     def check(self) -> tuple[str, str] | None:
-        try:
-            names = [name for _, name, _, _ in string.Formatter().parse(self.template) if name is not None]
-        except ValueError as exc:
-            return "template", f"expected a template with {{prompt}}, {{response_a}}, {{response_b}} ({exc})"
-        for name in names:
-            if name not in TEMPLATE_FIELDS:
-                return (
-                    "template",
-                    f"unknown placeholder {{{name}}} (expected {{prompt}}, {{response_a}}, "
-                    "{response_b}; write {{ and }} for literal braces)",
-                )
-        for needed in ("response_a", "response_b"):
-            if needed not in names:
-                return "template", f"expected a template with {{{needed}}}"
+        problem = template_problem(self.template)
+        if problem is not None:
+            return "template", problem
         if len(self.answers) != 2 or not all(self.answers) or self.answers[0] == self.answers[1]:
             return "answers", f"expected two different non-empty answers, got {self.answers}"
         return None
+
+
+# The `openai` and `vllm` judges: a generative judge that reasons, then ends with a verdict on Arena-Hard's
+# five-level scale, read from its text (docs/judges.md).
+VERDICT_SYSTEM = """\
+You are an impartial judge. You will see a user's prompt and two responses to it, written by assistant A \
+and assistant B. Decide which response serves the user better.
+
+First answer the prompt yourself, briefly. Then compare both responses with your answer: point out \
+mistakes and inaccurate information, and judge whether each response is helpful (it does what was asked; \
+when the prompt is ambiguous, asking for clarification beats guessing), relevant and concise. Note \
+anything important a response leaves out. Do not let the order of the responses, their length or the \
+assistants' names sway you.
+
+End with exactly one of these verdicts, in double square brackets:
+[[A>>B]] assistant A is much better
+[[A>B]] assistant A is slightly better
+[[A=B]] a tie: neither is better
+[[B>A]] assistant B is slightly better
+[[B>>A]] assistant B is much better
+For example: "My final verdict is [[B>A]]."
+"""
+VERDICT_TEMPLATE = """\
+The user's prompt:
+{prompt}
+
+=== Assistant A's response ===
+{response_a}
+=== End of assistant A's response ===
+
+=== Assistant B's response ===
+{response_b}
+=== End of assistant B's response ===
+"""
+# P(A beats B) for each verdict: evenly spaced, so the mean of the mapped verdicts is the judge's mean
+# score on a 0..1 scale (Arena-Hard itself counts a strong verdict as three games instead).
+DEFAULT_VERDICTS = {"A>>B": 1.0, "A>B": 0.75, "A=B": 0.5, "B>A": 0.25, "B>>A": 0.0}
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _verdicts() -> dict[str, float]:
+    return dict(DEFAULT_VERDICTS)
+
+
+def verdict_problem(args: OpenAIJudgeArgs | VLLMJudgeArgs) -> tuple[str, str] | None:
+    """The cross-checks both verdict judges share: the template, and a usable verdict scale."""
+    problem = template_problem(args.template)
+    if problem is not None:
+        return "template", problem
+    if not args.verdicts:
+        return "verdicts", "expected at least one verdict label, e.g. {A>B: 1.0, B>A: 0.0}"
+    for label, value in args.verdicts.items():
+        if not label or any(c.isspace() or c in "[]" for c in label):
+            return (
+                "verdicts",
+                f"expected labels without spaces or brackets (the judge writes [[LABEL]]), got {label!r}",
+            )
+        if not 0.0 <= value <= 1.0:
+            return f"verdicts.{label}", f"expected P(A beats B) in [0, 1], got {value}"
+    return None
+
+
+@dataclass
+class OpenAIJudgeArgs:
+    """`args:` of the `openai` judge: any OpenAI-compatible chat-completions endpoint, asked in both orders."""
+
+    base_url: str  # e.g. https://api.openai.com/v1 or http://localhost:8000/v1 (`vllm serve`)
+    model: str  # the model name the endpoint serves
+    # The NAME of the environment variable that holds the API key (never the key itself); None for an
+    # endpoint without one. The key is read when the judge is built and never stored.
+    api_key_env: str | None = "OPENAI_API_KEY"
+    system: str = VERDICT_SYSTEM  # the system message; "" sends none
+    # The user message; {prompt}, {response_a} and {response_b} are filled in ({{ and }} for braces).
+    template: str = VERDICT_TEMPLATE
+    # The verdict labels the judge may write as [[LABEL]], each with P(response A beats response B).
+    verdicts: dict[str, float] = field(default_factory=_verdicts)
+    max_tokens: Annotated[int, Range(1)] = 2048  # room for the reasoning before the verdict
+    temperature: Annotated[float, Range(0)] = 0.0
+    concurrency: Annotated[int, Range(1)] = 8  # requests in flight at once
+    timeout: Annotated[float, Positive] = 120.0  # seconds per request
+    retries: Annotated[int, Range(0)] = 5  # on HTTP 429, 5xx, timeouts and refused connections
+    backoff: Annotated[float, Range(0)] = (
+        1.0  # seconds before the first retry, doubled each time (at most 60)
+    )
+    max_response_chars: Annotated[int, Range(1)] | None = None  # longer responses are cut (and counted)
+    price_input: Annotated[float, Range(0)] = 0.0  # dollars per 1M prompt tokens, for the cost counter
+    price_output: Annotated[float, Range(0)] = 0.0  # dollars per 1M completion tokens
+    extra_body: dict[str, Any] = field(default_factory=dict)  # more request fields, sent as they are
+
+    def check(self) -> tuple[str, str] | None:
+        if not self.base_url.startswith(("http://", "https://")):
+            return "base_url", f"expected an http:// or https:// URL, got {self.base_url!r}"
+        if not self.model:
+            return "model", "expected the model name the endpoint serves"
+        if self.api_key_env is not None and not _ENV_NAME.fullmatch(self.api_key_env):
+            return (
+                "api_key_env",
+                "expected the name of an environment variable that holds the key (never the key itself)",
+            )
+        refused = sorted(set(self.extra_body) & {"model", "messages", "max_tokens", "temperature", "n"})
+        if refused:
+            return "extra_body", f"{', '.join(refused)} cannot be set there (use the judge's own args)"
+        return verdict_problem(self)
+
+
+@dataclass
+class VLLMJudgeArgs:
+    """`args:` of the `vllm` judge: a local judge model in this process's one vLLM engine."""
+
+    model: Annotated[str, ModelRef()]  # the judge model: a local directory or a hub id
+    system: str = VERDICT_SYSTEM  # put before the question in the one user turn; "" for none
+    template: str = VERDICT_TEMPLATE  # as for `openai`
+    verdicts: dict[str, float] = field(default_factory=_verdicts)
+    max_tokens: Annotated[int, Range(1)] = 2048
+    max_response_tokens: Annotated[int, Range(1)] = 1024  # longer responses are cut (and counted)
+    engine: VLLMBackendConfig = field(default_factory=VLLMBackendConfig)  # as the vllm backend's args
+
+    def check(self) -> tuple[str, str] | None:
+        return verdict_problem(self)
 
 
 @hookimpl
@@ -132,4 +261,16 @@ def register_judges(register: Register) -> None:
         "arena_plugins.judges.llm:LLMJudge",
         config=LLMJudgeArgs,
         description="LLM-as-judge: answer-token probabilities, both orders averaged, unreadable counted",
+    )
+    register(
+        "openai",
+        "arena_plugins.judges.openai:OpenAIJudge",
+        config=OpenAIJudgeArgs,
+        description="any OpenAI-compatible endpoint: reasons, then an Arena-Hard verdict; both orders",
+    )
+    register(
+        "vllm",
+        "arena_plugins.judges.vllm_judge:VLLMJudge",
+        config=VLLMJudgeArgs,
+        description="a local judge model in one vLLM engine: reasons, then an Arena-Hard verdict",
     )
