@@ -21,24 +21,78 @@ from arena.errors import ArenaError
 @click.option(
     "--name", default=None, metavar="NAME", help="Title of the leaderboard (default: the file's name)."
 )
+@click.option("--control", default=None, type=click.Choice(["length", "style"]),
+              help="Control both rating columns for response length (AlpacaEval's term) or style (lmarena's: "
+              "length, headers, lists, bold); needs response_a/response_b or len_a/len_b columns.")  # fmt: skip
+# Public formats (docs/importers.md): how MATCHES is read, and the scale Elo is shown on.
+@click.option("--format", "format_", default="auto", show_default=True,
+              type=click.Choice(["auto", "matches", "lmarena", "55k", "alpaca-eval", "arena-hard", "leaderbot"]),
+              help="Layout of MATCHES; auto detects it from the columns.")  # fmt: skip
+@click.option("--split", default="train", show_default=True, metavar="SPLIT",
+              help="Split of a saved datasets folder (DatasetDict) or a hub dataset id.")  # fmt: skip
+@click.option("--both-bad", "both_bad", default=None, type=click.Choice(["tie", "exclude"]),
+              help="Ties where both answers were bad: a tie (lmarena's default) or left out "
+              "(leaderbot's default).")  # fmt: skip
+@click.option("--anonymous-only", "anonymous_only", is_flag=True,
+              help="Keep only anonymous battles (anony true), as lmarena's leaderboard does.")  # fmt: skip
+@click.option("--strong-weight", "strong_weight", default=3, show_default=True, type=click.IntRange(min=1),
+              help="Arena-Hard: matches a strong verdict (A>>B, B>>A) counts for (Arena-Hard's --weight).")  # fmt: skip
+@click.option("--arena-hard-baseline", "arena_hard_baseline", default=None, metavar="MODEL",
+              help="Arena-Hard: the baseline of files that do not name it (default gpt-4-0314).")  # fmt: skip
+@click.option("--anchor", default=None, metavar="MODEL=RATING",
+              help="Shift every Elo and interval so that MODEL reads RATING (another board's scale).")  # fmt: skip
 def leaderboard(
-    matches: str, out: str, bootstrap: int, seed: int, nash_temperature: float | None, name: str | None
+    matches: str,
+    out: str,
+    bootstrap: int,
+    seed: int,
+    nash_temperature: float | None,
+    name: str | None,
+    format_: str,
+    split: str,
+    both_bad: str | None,
+    anonymous_only: bool,
+    strong_weight: int,
+    arena_hard_baseline: str | None,
+    anchor: str | None,
+    control: str | None,
 ) -> None:
     """Rank models from match results: Nash averaging beside Elo, both with confidence intervals.
 
     MATCHES is CSV, JSONL, JSON or parquet with columns model_a, model_b and either winner (model_a,
     model_b, tie, tie (bothbad)), p_a (probability that model_a wins) or wins_a, wins_b, ties (counts);
-    optional prompt_id (the bootstrap then resamples prompts) and judge. Leaderbot's Chatbot Arena
-    counts JSON ({models, X, Y}) is read as counts. Writes leaderboard.json, leaderboard.md,
-    leaderboard.csv, winrates.csv, heatmap.png and index.html to DIR.
+    optional prompt_id (the bootstrap then resamples prompts) and judge. Also read (--format, detected by
+    default): lmarena battles, the 55k one-hot layout, AlpacaEval annotations.json, Arena-Hard judgment
+    jsonl, leaderbot's Chatbot Arena counts ({models, X, Y}), each as a file, a saved datasets folder or
+    a hub id. Writes leaderboard.json, leaderboard.md, leaderboard.csv, winrates.csv, heatmap.png and
+    index.html to DIR.
     """
-    from arena.ratings.readers import read_matches
+    from arena.ratings.anchoring import check_anchor_model, parse_anchor
+    from arena.ratings.importers import ImportOptions
+    from arena.ratings.readers import import_matches
 
     target = Path(out)
     if target.exists() and not target.is_dir():
         raise ArenaError(f"{out}: --out must be a folder, and this is a file")
+    anchored = parse_anchor(anchor) if anchor is not None else None
+    options = ImportOptions(
+        both_bad=both_bad,
+        anonymous_only=anonymous_only,
+        strong_weight=strong_weight,
+        baseline=arena_hard_baseline,
+    )
     # Read (and validate) first: bad input is reported before scipy and matplotlib are even imported.
-    validated = read_matches(matches)
+    validated, report = import_matches(matches, format_, options, split)
+    if anchored is not None:
+        check_anchor_model(anchored[0], validated.models, matches)
+    if report.format != "matches" or report.dropped:
+        click.echo(report.summary())
+    controlled = None
+    if control is not None:
+        from arena.ratings.style_control import style_control
+        from arena.ratings.style_features import read_match_features
+
+        controlled = style_control(read_match_features(matches, format_, options, split, control), control)
 
     from arena import console
     from arena.leaderboard import formatted_rows, publish
@@ -50,7 +104,12 @@ def leaderboard(
         bootstrap=bootstrap,
         seed=seed,
         nash_temperature=nash_temperature,
+        control=controlled,
     )
+    if anchored is not None:
+        from arena.ratings.anchoring import anchor_elo
+
+        board = anchor_elo(board, *anchored)
     publish(board, target)
     headings, rows = formatted_rows(board)
     console.stdout().print(console.table(board.name, headings, rows))

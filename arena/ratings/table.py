@@ -84,6 +84,8 @@ class Leaderboard:
     judge_counters: dict[str, int] = field(default_factory=dict)
     nash_temperature: float | None = None  # the quantal-response columns are shown when set
     nash_samples: NashBootstrapSamples | None = None  # per bootstrap round, models in Matches order
+    # (model, rating) when Elo was shifted to read on another board's scale (arena.ratings.anchoring).
+    elo_anchor: tuple[str, float] | None = None
 
     @property
     def support(self) -> list[str]:
@@ -273,8 +275,8 @@ def leaderboard_json(board: Leaderboard) -> dict[str, Any]:
             "nll_per_match": fit.nll_per_match,
             "nll_convention": "natural log, per match between two different models; a tie counts as half "
             "a win each way",
-            "anchoring": ANCHORING,
-            "elo_mean": ELO_MEAN,
+            "anchoring": ANCHORING if board.elo_anchor is None else _anchored(board),
+            "elo_mean": ELO_MEAN if board.elo_anchor is None else float(np.mean(fit.elo)),
             "elo_per_factor_10_in_odds": 400.0,
             "ridge": RIDGE,
             "bootstrap": fit.bootstrap,
@@ -297,6 +299,11 @@ def leaderboard_json(board: Leaderboard) -> dict[str, Any]:
         "pairs": [_plain(record) for record in board.pairs.to_dict(orient="records")],
     }
     return content
+
+
+def _anchored(board: Leaderboard) -> str:
+    model, rating = board.elo_anchor or ("", 0.0)
+    return f"shifted so that {model} reads {rating:g} (--anchor); 400 points = a factor of 10 in odds"
 
 
 def _qre_json(board: Leaderboard) -> dict[str, Any]:
