@@ -48,9 +48,18 @@ def judge_fingerprint(name: str, args: Any, store: TournamentStore | None = None
             return {k: resolve(v) for k, v in value.items()}
         if isinstance(value, list):
             return [resolve(v) for v in value]
-        if isinstance(value, str) and value and Path(value).expanduser().is_dir():
+        if isinstance(value, str) and value and _is_directory(value):
             return {"directory": model_fingerprint(value, store)}
         return value
 
     payload = json.dumps({"judge": name, "args": resolve(plain)}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _is_directory(value: str) -> bool:
+    """Whether a string arg names a local directory; a long text (a judge's prompt template) is none, even
+    where the OS refuses to look it up (ENAMETOOLONG)."""
+    try:
+        return Path(value).expanduser().is_dir()
+    except (OSError, ValueError):
+        return False
