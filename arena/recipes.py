@@ -20,11 +20,13 @@ from typing import Annotated, Any, Literal
 import yaml
 
 from arena.errors import RecipeError, did_you_mean
+from arena.http_chat import ChatEndpoint
 from arena.io import atomic_write_text
 from arena.registry import KINDS
 from arena.rows import DataSettings, PromptSet
 from arena.schema import (
     Context,
+    ExistingPath,
     FieldError,
     ModelRef,
     PluginName,
@@ -210,8 +212,23 @@ class JudgeRecipe:
 
 @dataclass
 class Entrant:
+    """A tournament entrant: a model it generates with, a file of its outputs, or an endpoint that answers
+    for it (exactly one of the three; docs/tournaments.md)."""
+
     name: str
-    model: Annotated[str, ModelRef(run_directory=True)]  # a training run's directory stands for its final/
+    model: Annotated[str, ModelRef(run_directory=True)] | None = None  # a run's directory: its final/
+    outputs: Annotated[str, ExistingPath()] | None = None  # AlpacaEval, Arena-Hard or Arena outputs
+    endpoint: ChatEndpoint | None = None  # an OpenAI-compatible chat-completions endpoint
+
+    def check(self) -> tuple[str, str] | None:
+        given = [key for key in ("model", "outputs", "endpoint") if getattr(self, key) is not None]
+        if len(given) != 1:
+            got = f"got {' and '.join(given)}" if given else "got none"
+            where = given[1] if len(given) > 1 else "model"  # the second of two names the conflict
+            return where, f"expected exactly one of model, outputs or endpoint ({got})"
+        if self.outputs is not None and not self.outputs.endswith((".json", ".jsonl")):
+            return "outputs", f"expected a .json or .jsonl file of outputs, got '{self.outputs}'"
+        return None
 
 
 @dataclass

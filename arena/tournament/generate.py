@@ -81,12 +81,9 @@ def store_block(
 
 
 def entrant_samples(
-    store: TournamentStore,
-    fingerprint: str,
-    backend_name: str,
-    sampling: SamplingSettings,
-    prompts: list[str],
-    n: int,
+    store: TournamentStore, fingerprint: str, settings: str, prompts: list[str], n: int
 ) -> dict[str, list[Sample]]:
-    cached = store.samples(fingerprint, settings_key(backend_name, sampling))
+    """An entrant's samples as stored under its fingerprint and settings key (`settings_key` for what was
+    generated, `outputs.OUTPUTS_SETTINGS` for a file's)."""
+    cached = store.samples(fingerprint, settings)
     return {prompt: [cached[(prompt, i)] for i in range(n)] for prompt in prompts}

@@ -16,10 +16,11 @@ from arena.io import atomic_write_text
 from arena.oracle import HOST_PLUGIN
 from arena.recipes import TournamentRecipe, output_dir, save_resolved
 from arena.schema import to_plain
+from arena.tournament.endpoint import ENDPOINT_BACKEND, generate_block
 from arena.tournament.executor import Executor, GenerationBlock, LocalExecutor, PluginSpec
 from arena.tournament.fingerprint import judge_fingerprint, model_fingerprint
-from arena.tournament.generate import entrant_samples, plan_blocks, store_block
-from arena.tournament.inputs import entrant_model, load_prompts
+from arena.tournament.generate import entrant_samples, plan_blocks, settings_key, store_block
+from arena.tournament.inputs import EntrantSource, load_entrants, load_prompts
 from arena.tournament.judging import (
     check_unreadable,
     match_rows,
@@ -27,6 +28,7 @@ from arena.tournament.judging import (
     pointwise_items,
     run_judge,
 )
+from arena.tournament.outputs import OUTPUTS_SETTINGS
 from arena.tournament.progress import StageReporter
 from arena.tournament.store import TournamentStore
 
@@ -46,8 +48,10 @@ class Played:
     samples: dict[str, dict[str, list[Sample]]]
     rows: list[dict[str, Any]]
     pointwise: bool = False
-    generated: int = 0  # samples the backend returned this run
+    generated: int = 0  # samples the backend (or an endpoint) returned this run
     stored: int = 0  # of them, the ones new to the store
+    from_files: int = 0  # samples read from entrants' files of outputs (never generated)
+    endpoint_counters: dict[str, dict[str, int]] = field(default_factory=dict)  # per endpoint entrant
     judged: int = 0  # items the judge was asked this run
     items: int = 0  # items behind the board (cached or judged this run)
     counters: dict[str, int] = field(default_factory=dict)  # over the judge calls behind the board
@@ -74,6 +78,7 @@ def _run(recipe: TournamentRecipe, plugins: Any, export: str | None) -> dict[str
     started = time.perf_counter()
     out = output_dir(recipe)
     prompts = load_prompts(recipe, plugins)  # before anything is written: bad input stops here
+    sources = load_entrants(recipe, prompts)  # so does a file of outputs that lacks prompts
     backend_name = recipe.backend.name if recipe.backend else default_backend(plugins)
     plugins.backends.get(backend_name)  # an unknown default backend stops the run here, not in a worker
     executor = make_executor(recipe, plugins)
@@ -84,7 +89,7 @@ def _run(recipe: TournamentRecipe, plugins: Any, export: str | None) -> dict[str
         store = TournamentStore(out / "tournament.sqlite")
         try:
             save_resolved(recipe, out)
-            played = _play(recipe, plugins, store, executor, prompts, backend_name)
+            played = _play(recipe, plugins, store, executor, prompts, sources, backend_name)
             # Checked before anything is published; the judgments stay in the store, so a rerun with
             # another threshold judges nothing again.
             note = check_unreadable(
@@ -111,6 +116,7 @@ def _run(recipe: TournamentRecipe, plugins: Any, export: str | None) -> dict[str
         played.fingerprints,
         export,
         played.counters,
+        {source.name: source.kind for source in sources},
     )
     played.timings["rating"] = time.perf_counter() - stage
     summary = {
@@ -126,6 +132,10 @@ def _run(recipe: TournamentRecipe, plugins: Any, export: str | None) -> dict[str
         # when a block is regenerated for samples it lacked, e.g. after samples_per_prompt grew).
         "samples_generated": played.generated,
         "samples_stored": played.stored,
+        # Only where entrants are files of outputs or endpoints, so other tournaments' summaries keep
+        # their keys: samples read from files (not generated), and what each endpoint was asked.
+        **({"samples_from_files": played.from_files} if any(s.kind == "outputs" for s in sources) else {}),
+        **({"endpoints": played.endpoint_counters} if played.endpoint_counters else {}),
         "judge_items": played.judged,
         # What the judge counted in the calls behind this board, cached ones included (e.g. the LLM
         # judge's unreadable verdicts, checked against judge.max_unreadable)
@@ -147,19 +157,28 @@ def _play(
     store: TournamentStore,
     executor: Executor,
     prompts: list[str],
+    sources: list[EntrantSource],
     backend_name: str,
 ) -> Played:
     """Generate what the store lacks, then judge what it lacks; the executor computes, this stores."""
-    entrants = [(e.name, entrant_model(e.model)) for e in recipe.entrants]
-    names = [name for name, _ in entrants]
+    entrants = [(s.name, s.model) for s in sources if s.kind == "model" and s.model is not None]
+    names = [source.name for source in sources]
     sampling, n = SamplingSettings.of(recipe.generation), recipe.samples_per_prompt
     reporter = StageReporter()
-    fingerprints = {name: model_fingerprint(model, store) for name, model in entrants}
+    fingerprints = {s.name: s.fingerprint or model_fingerprint(str(s.model), store) for s in sources}
     stage = time.perf_counter()
+    played = Played(fingerprints, {}, [])
+    for source in sources:
+        if (
+            source.samples is not None
+        ):  # a file's outputs, stored like samples (the store then holds the board)
+            rows = [(i, sample) for prompt in prompts for i, sample in enumerate(source.samples[prompt])]
+            store.add_samples(fingerprints[source.name], OUTPUTS_SETTINGS, rows)
+            played.from_files += len(rows)
+    _generate_endpoints(recipe, store, sources, fingerprints, prompts, sampling, reporter, played)
     blocks = plan_blocks(
         store, entrants, fingerprints, backend_name, prompts, n, sampling, recipe.commit_every
     )
-    played = Played(fingerprints, {}, [])
     if blocks:
         backend = plugin_spec(plugins.backends, backend_name, recipe.backend.args if recipe.backend else None)
         with reporter.stage(_generating(blocks), sum(len(b.prompts) for b in blocks)) as advance:
@@ -171,8 +190,13 @@ def _play(
     played.timings["generation"] = time.perf_counter() - stage
 
     stage = time.perf_counter()
+    stored_as = {
+        "model": settings_key(backend_name, sampling),
+        "endpoint": settings_key(ENDPOINT_BACKEND, sampling),
+        "outputs": OUTPUTS_SETTINGS,
+    }
     played.samples = {
-        name: entrant_samples(store, fingerprints[name], backend_name, sampling, prompts, n) for name in names
+        s.name: entrant_samples(store, fingerprints[s.name], stored_as[s.kind], prompts, n) for s in sources
     }
     pointwise = played.pointwise = executor.pointwise()
     judge_fp = judge_fingerprint(recipe.judge.name, recipe.judge.args, store)
@@ -198,6 +222,41 @@ def _play(
     )
     played.timings["judging"] = time.perf_counter() - stage
     return played
+
+
+def _generate_endpoints(
+    recipe: TournamentRecipe,
+    store: TournamentStore,
+    sources: list[EntrantSource],
+    fingerprints: dict[str, str],
+    prompts: list[str],
+    sampling: SamplingSettings,
+    reporter: StageReporter,
+    played: Played,
+) -> None:
+    """What endpoint entrants lack, asked from this process (the server does the work), block by block,
+    each stored at once like a model's."""
+    clients = {s.name: s.client for s in sources if s.client is not None}
+    entrants = [(name, recipe_entrant_url(recipe, name)) for name in clients]
+    n = recipe.samples_per_prompt
+    blocks = plan_blocks(
+        store, entrants, fingerprints, ENDPOINT_BACKEND, prompts, n, sampling, recipe.commit_every
+    )
+    if blocks:
+        with reporter.stage(_generating(blocks), sum(len(b.prompts) for b in blocks)) as advance:
+            for block in blocks:
+                results = generate_block(clients[block.entrant], block, n)
+                generated, stored = store_block(store, block, results, ENDPOINT_BACKEND, sampling)
+                played.generated += generated
+                played.stored += stored
+                advance(len(block.prompts))
+    played.endpoint_counters = {name: client.counters() for name, client in clients.items()}
+
+
+def recipe_entrant_url(recipe: TournamentRecipe, name: str) -> str:
+    entrant = next(e for e in recipe.entrants if e.name == name)
+    assert entrant.endpoint is not None
+    return entrant.endpoint.url
 
 
 def make_executor(recipe: TournamentRecipe, plugins: Any) -> Executor:
@@ -229,6 +288,7 @@ def _publish(
     fingerprints: dict[str, str],
     export: str | None,
     judge_counters: dict[str, int],
+    kinds: dict[str, str],
 ) -> tuple[Any, dict[str, Any]]:
     """Rate the matches and publish the board, with the tournament's details in leaderboard.json (written
     once); returns the board and that file's content."""
@@ -263,11 +323,14 @@ def _publish(
         },
         "entrants": {
             entrant.name: {
-                "model": entrant.model,
+                **_source_details(entrant),
                 "fingerprint": fingerprints[entrant.name],
+                # Files and endpoints give texts, not this tokenizer's tokens: no token count for them.
                 "mean_response_tokens": _mean(
                     [len(s.token_ids) for p in prompts for s in samples[entrant.name][p]]
-                ),
+                )
+                if kinds[entrant.name] == "model"
+                else None,
                 "mean_response_chars": _mean(
                     [len(s.text) for p in prompts for s in samples[entrant.name][p]]
                 ),
@@ -280,6 +343,15 @@ def _publish(
     if export:
         atomic_write_text(export, frame.to_csv(index=False))
     return board, {**leaderboard_json(board), **details}
+
+
+def _source_details(entrant: Any) -> dict[str, Any]:
+    """The entrant's source as leaderboard.json names it (an endpoint by URL and model, never its key)."""
+    if entrant.outputs is not None:
+        return {"outputs": entrant.outputs}
+    if entrant.endpoint is not None:
+        return {"endpoint": {"base_url": entrant.endpoint.base_url, "model": entrant.endpoint.model}}
+    return {"model": entrant.model}
 
 
 def _mean(values: list[int]) -> float:
