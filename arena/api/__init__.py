@@ -84,6 +84,7 @@ _LAZY: dict[str, str] = {
     "load_tokenizer": "arena.policy",
     "make_plugin_host": "arena.plugins",
     "online_metrics": "arena.training.online",
+    "plain_text": "arena.rows",
     "positions_from_mask": "arena.generation.tensors",
     "regularized_nash": "arena.ratings.regularized",
     "resolve_device": "arena.policy",
@@ -143,6 +144,7 @@ if TYPE_CHECKING:
         save_policy,
     )
     from arena.ratings.regularized import exploitability, regularized_nash
+    from arena.rows import plain_text
     from arena.tournament.executor import (
         Counters,
         Executor,
@@ -251,6 +253,7 @@ __all__ = [
     "load_tokenizer",
     "make_plugin_host",
     "online_metrics",
+    "plain_text",
     "pointwise_compare",
     "positions_from_mask",
     "quoted_names",

@@ -25,7 +25,7 @@ import torch
 
 from arena.errors import RecipeKeyError
 from arena.recipes import JudgeRecipe
-from arena.rows import load_rows, split_by_prompt
+from arena.rows import load_rows, plain_text, split_by_prompt
 from arena.tasks import Task
 from arena.training.algorithm import MicroBatch, StepOutput
 from arena.training.data import PAIR_COLUMNS, PAIR_OPTIONAL
@@ -121,7 +121,7 @@ class JudgeObjective:
 
 
 def _checked(rows: Rows, key: str) -> Rows:
-    """Rows as text with a float label in [0, 1] (default 1.0)."""
+    """Rows as text (conversations rendered by `plain_text`) with a float label in [0, 1] (default 1.0)."""
     result = []
     for index, row in enumerate(rows):
         label = row.get("label", 1.0)
@@ -129,6 +129,7 @@ def _checked(rows: Rows, key: str) -> Rows:
             label = 1.0
         if isinstance(label, bool) or not isinstance(label, (int, float)) or not 0 <= label <= 1:
             raise RecipeKeyError(key, f"row {index}: expected a label in [0, 1], got {label!r}")
-        texts = {column: str(row[column]) for column in PAIR_COLUMNS}
+        # Judges read text: a conversation is read as arena.rows.plain_text renders it, in training and in use.
+        texts = {column: plain_text(row[column]) for column in PAIR_COLUMNS}
         result.append({**texts, "label": float(label)})
     return result

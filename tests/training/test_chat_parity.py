@@ -35,18 +35,12 @@ from arena.training.data import (
 )
 from arena_plugins.dpo import DPOArgs, IPOArgs
 from arena_plugins.dpo.losses import DPO, IPO
+from tests.training.chat_model import CHAT_TEMPLATE
 
 trl = pytest.importorskip("trl", minversion="1.16")
 
 SAMPLE = Path(__file__).parents[1] / "data" / "conversational_pairs.jsonl"
 TOLERANCE = 1e-5
-# ChatML's shape with the tiny tokenizer's own special tokens: <|bos|>role\ncontent<|eos|>\n per turn.
-CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{ '" + BOS_TOKEN + "' + message['role'] + '\\n' + message['content'] + '" + EOS_TOKEN + "' + '\\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '" + BOS_TOKEN + "assistant\\n' }}{% endif %}"
-)
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,7 @@ from arena.api import (
     encode_prompts,
     load_error,
     load_tokenizer,
+    plain_text,
     resolve_device,
     resolve_dtype,
     save_policy,
@@ -81,6 +82,7 @@ def encode_prompt_response(
 ) -> list[tuple[list[int], list[int]]]:
     """(prompt ids, response ids) per pair: the prompt as policies see it (chat template when there is
     one), then the response; with a chat template the response is the assistant turn, end-of-turn included."""
+    prompts = [plain_text(prompt) for prompt in prompts]  # a conversation read as every judge reads it
     prompt_ids = encode_prompts(tokenizer, prompts)
     if not getattr(tokenizer, "chat_template", None):
         response_ids = tokenizer(list(responses), add_special_tokens=False)["input_ids"]

@@ -23,6 +23,7 @@ from arena.api import (
     antisymmetric_compare,
     left_pad,
     load_policy,
+    plain_text,
     positions_from_mask,
     score_completions,
 )
@@ -53,7 +54,7 @@ class LLMJudge:
     def questions(self, prompts: Sequence[str], firsts: Sequence[str], seconds: Sequence[str]) -> list[str]:
         """The template filled in (responses cut to `max_response_tokens` of the judge's tokenizer)."""
         return [
-            self.args.template.format(prompt=p, response_a=self._cut(a), response_b=self._cut(b))
+            self.args.template.format(prompt=plain_text(p), response_a=self._cut(a), response_b=self._cut(b))
             for p, a, b in zip(prompts, firsts, seconds, strict=True)
         ]
 

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from arena.api import StepOutput, antisymmetric_compare, encode_prompts
+from arena.api import StepOutput, antisymmetric_compare, encode_prompts, plain_text
 from arena_plugins.judges import PreferenceModelTrainingArgs
 from arena_plugins.judges.classifier import ClassifierJudge
 
@@ -51,7 +51,7 @@ class PreferenceModel(ClassifierJudge):
         self, prompts: Sequence[str], firsts: Sequence[str], seconds: Sequence[str], both_orders: bool = True
     ) -> tuple[list[list[int]], list[list[int]], int]:
         """Rows reading (first, second) and, for training, (second, first); cut the same way both times."""
-        prompt_ids = encode_prompts(self.tokenizer, prompts)
+        prompt_ids = encode_prompts(self.tokenizer, [plain_text(p) for p in prompts])
         first_ids = self.tokenizer(list(firsts), add_special_tokens=False)["input_ids"] if firsts else []
         second_ids = self.tokenizer(list(seconds), add_special_tokens=False)["input_ids"] if seconds else []
         marker_a, marker_b = self._marker_ids
