@@ -199,8 +199,23 @@ def _markdown_table(headings: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
+def _control_line(board: Leaderboard) -> list[str]:
+    """The line that says a board is length- or style-controlled (nothing on a plain board)."""
+    if board.control is None:
+        return []
+    slopes = board.control["slopes"]["bradley_terry"]
+    fitted = ", ".join(f"{name} {value:+.3f}" for name, value in slopes.items())
+    return [
+        f"Controlled for {board.control['kind']} ({', '.join(board.control['covariates'])}): Elo from "
+        f"Bradley-Terry with these covariates (slopes in log-odds: {fitted}), Nash on the pairs' win rates "
+        "predicted with the covariates at 0, win rate the mean of those; head-to-head tests stay observed.",
+        "",
+    ]
+
+
 def render_markdown(board: Leaderboard) -> str:
-    lines = [f"# {board.name}", "", _summary(board), "", *_markdown_table(*formatted_rows(board))]
+    lines = [f"# {board.name}", "", _summary(board), "", *_control_line(board)]
+    lines += _markdown_table(*formatted_rows(board))
     if len(board.models) <= PAIR_TABLE_MODELS:
         lines += ["", "## Head to head", "", PAIRS_NOTE, "", *_markdown_table(*formatted_pairs(board))]
     return "\n".join(lines) + "\n"

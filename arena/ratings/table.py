@@ -24,6 +24,7 @@ from arena.ratings.matches import Matches
 from arena.ratings.nash import max_entropy_nash, nash_ratings
 from arena.ratings.nash_bootstrap import NashBootstrap, NashBootstrapSamples
 from arena.ratings.regularized import quantal_response_nash
+from arena.ratings.style_control import StyleControl, control_summary
 from arena.ratings.winrates import mean_win_rate, pair_statistics, win_rate_matrix
 
 NASH_COLUMNS = (
@@ -84,6 +85,9 @@ class Leaderboard:
     judge_counters: dict[str, int] = field(default_factory=dict)
     nash_temperature: float | None = None  # the quantal-response columns are shown when set
     nash_samples: NashBootstrapSamples | None = None  # per bootstrap round, models in Matches order
+    # Length or style control (arena.ratings.style_control): what was controlled and the fitted slopes;
+    # None for a plain board.
+    control: dict[str, Any] | None = None
     # (model, rating) when Elo was shifted to read on another board's scale (arena.ratings.anchoring).
     elo_anchor: tuple[str, float] | None = None
 
@@ -111,20 +115,26 @@ def build_leaderboard(
     seed: int = 0,
     nash_temperature: float | None = None,
     judge_counters: dict[str, int] | None = None,
+    control: StyleControl | None = None,
 ) -> Leaderboard:
-    """Every number of the board; `nash_temperature` adds the quantal-response equilibrium's columns."""
+    """Every number of the board; `nash_temperature` adds the quantal-response equilibrium's columns;
+    `control` (arena.ratings.style_control, built from the same matches) controls both rating columns
+    for length or style: the Nash game is played on its controlled W, Elo is its Bradley-Terry."""
     if nash_temperature is not None and not nash_temperature > 0:
         raise ValueError(f"nash_temperature must be positive, got {nash_temperature}")
     models, observed, counts = win_rate_matrix(matches)
+    rate = bradley_terry if control is None else control.bradley_terry
+    if control is not None:
+        observed = control.win_rates()
     # The point estimate first: the bootstrap rounds start from its support (and its QRE).
-    point_fit = bradley_terry(matches, bootstrap=0)
+    point_fit = rate(matches, bootstrap=0)
     unplayed = np.isnan(observed)
     W = np.where(unplayed, point_fit.win_probability(), observed)
     weight = max_entropy_nash(W)
     rating = nash_ratings(W, weight)
     qre = quantal_response_nash(W, nash_temperature) if nash_temperature is not None else None
     rounds = NashBootstrap(W, np.flatnonzero(weight > 0), nash_temperature, qre)
-    fit = bradley_terry(matches, bootstrap=bootstrap, seed=seed, each_chunk=rounds.consume)
+    fit = rate(matches, bootstrap=bootstrap, seed=seed, each_chunk=rounds.consume)
     samples = rounds.samples()
     order = sorted(range(len(models)), key=lambda i: (-rating[i], -fit.elo[i], models[i]))
     columns: dict[str, np.ndarray] = {
@@ -184,6 +194,7 @@ def build_leaderboard(
         judge_counters=dict(judge_counters or {}),
         nash_temperature=nash_temperature,
         nash_samples=samples,
+        control=control_summary(control) if control is not None else None,
     )
 
 
@@ -271,6 +282,7 @@ def leaderboard_json(board: Leaderboard) -> dict[str, Any]:
             "tied_for_top_rule": f"leader: rank 1; {TIE_RULE} (Nash rating intervals)",
         },
         **(_qre_json(board) if board.nash_temperature is not None else {}),
+        **({"control": board.control} if board.control is not None else {}),
         "bradley_terry": {
             "nll_per_match": fit.nll_per_match,
             "nll_convention": "natural log, per match between two different models; a tie counts as half "
