@@ -96,7 +96,15 @@ def detect_format(columns: list[str], source: str) -> str:
     if {"model_a", "model_b", "winner", "p_a", "wins_a", "wins_b", "ties"} & present:
         return "matches"  # its own checks name what a match table lacks
     tabular = [f for f in REQUIRED if f != "leaderbot"]
-    closest = min(tabular, key=lambda f: (len(missing_columns(present, f)), tabular.index(f)))
+    # The closest format shares the most columns with the table, then lacks the fewest.
+    closest = min(
+        tabular,
+        key=lambda f: (
+            len(missing_columns(present, f)) - len(REQUIRED[f]),
+            len(missing_columns(present, f)),
+            tabular.index(f),
+        ),
+    )
     gaps = ", ".join(missing_columns(present, closest))
     raise fail(
         source,
@@ -196,7 +204,7 @@ def lmarena_battles(
     both_bad = winner.isin(BOTH_BAD_WINNERS).to_numpy()
     if (options.both_bad or "tie") == "exclude":
         report.drop("both-bad ties (--both-bad exclude)", int((both_bad & keep).sum()))
-        keep &= ~both_bad
+        keep = keep & ~both_bad
     out = pd.DataFrame(
         {
             "model_a": frame["model_a"],
@@ -254,7 +262,7 @@ def plain_matches(
     if options.both_bad == "exclude" and "winner" in frame.columns:
         both_bad = frame["winner"].astype(str).str.strip().isin(BOTH_BAD_WINNERS).to_numpy()
         report.drop("both-bad ties (--both-bad exclude)", int((both_bad & keep).sum()))
-        keep &= ~both_bad
+        keep = keep & ~both_bad
     return _kept(frame, keep, report, source)
 
 
