@@ -1,13 +1,16 @@
 """A small OpenAI-compatible chat-completions server for tests: deterministic answers, every request logged.
 
 The answer to a conversation is `answer_for(last user message, temperature)`, so a test knows each text in
-advance; `fail_next` makes the next requests fail with a status (e.g. 429 or 500) before answering again.
+advance. Faults for retry tests: `fail_next` answers the next requests with a status (429 comes with
+`Retry-After: 3`), "garbage" (a body that is not JSON) or "slow" (an answer after 1 s); `fail_after` answers
+500 to every request after that many.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,7 +26,8 @@ def answer_for(prompt: str, temperature: float) -> str:
 class ChatStub:
     url: str  # base URL, ending in /v1
     requests: list[dict[str, Any]] = field(default_factory=list)  # every request body, failed ones too
-    fail_next: list[int] = field(default_factory=list)  # statuses to answer the next requests with
+    fail_next: list[int | str] = field(default_factory=list)  # faults for the next requests, in order
+    fail_after: int | None = None  # requests answered before the server answers only 500
 
 
 @contextmanager
@@ -36,11 +40,18 @@ def chat_stub() -> Iterator[ChatStub]:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             with lock:
                 stub.requests.append(body)
-                status = stub.fail_next.pop(0) if stub.fail_next else 200
+                fault = stub.fail_next.pop(0) if stub.fail_next else 200
+                if stub.fail_after is not None and len(stub.requests) > stub.fail_after:
+                    fault = 500
             if self.path != "/v1/chat/completions":
-                status = 404
-            if status != 200:
-                self._send(status, {"error": {"message": f"stub status {status}"}})
+                fault = 404
+            if fault == "slow":
+                time.sleep(1.0)
+            elif fault == "garbage":
+                self._send(200, b"<html>not json</html>")
+                return
+            elif fault != 200:
+                self._send(int(fault), {"error": {"message": f"stub status {fault}"}})
                 return
             prompt = body["messages"][-1]["content"]
             text = answer_for(prompt, body["temperature"])
@@ -61,10 +72,12 @@ def chat_stub() -> Iterator[ChatStub]:
                 },
             )
 
-        def _send(self, status: int, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode()
+        def _send(self, status: int, payload: dict[str, Any] | bytes) -> None:
+            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
+            if status == 429:
+                self.send_header("Retry-After", "3")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

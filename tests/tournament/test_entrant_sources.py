@@ -110,7 +110,7 @@ def _stored(directory: Path, fingerprint: str) -> dict[tuple[str, int], str]:
 
 def test_files_and_an_endpoint_play_a_model(tmp_path: Path, tiny: Path, stub: ChatStub) -> None:
     _write_inputs(tmp_path, tiny, stub.url)
-    stub.fail_next = [429, 500]  # the first two requests fail once each and are retried
+    stub.fail_next = [500, 503]  # the first two requests fail once each and are retried
     result = run_arena(["tournament", "mixed.yaml", "--export", "matches.csv"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "runs" / "mixed" / "summary.json").read_text())
