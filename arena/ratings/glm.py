@@ -32,8 +32,8 @@ def _pair_products(S: csr_matrix) -> csr_matrix:
     row_of_entry = np.repeat(np.arange(S.shape[0]), per_row)
     times = per_row[row_of_entry]  # each entry pairs with every entry of its row
     first = np.repeat(np.arange(S.nnz), times)
-    offset = np.arange(len(first)) - np.repeat(np.cumsum(times) - times, times)
-    second = S.indptr[row_of_entry[first]] + offset
+    position = np.arange(len(first)) - np.repeat(np.cumsum(times) - times, times)
+    second = S.indptr[row_of_entry[first]] + position
     return csr_matrix(
         (S.data[first] * S.data[second], (row_of_entry[first], S.indices[first] * m + S.indices[second])),
         shape=(S.shape[0], m * m),
@@ -41,11 +41,18 @@ def _pair_products(S: csr_matrix) -> csr_matrix:
 
 
 def logistic_objective(
-    S: csr_matrix, F: np.ndarray, y: np.ndarray, weights: np.ndarray, x: np.ndarray, ridge: float
+    S: csr_matrix,
+    F: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray,
+    x: np.ndarray,
+    ridge: float,
+    offset: np.ndarray | float = 0.0,
 ) -> np.ndarray:
-    """The penalised negative log-likelihood per round: weights (R, n), x (R, m + k)."""
+    """The penalised negative log-likelihood per round: weights (R, n), x (R, m + k); `offset` (n,) is a
+    fixed part of every row's log-odds."""
     m = S.shape[1]
-    eta = np.asarray(S @ x[:, :m].T).T + x[:, m:] @ F.T
+    eta = np.asarray(S @ x[:, :m].T).T + x[:, m:] @ F.T + offset
     return np.sum(weights * (np.logaddexp(0.0, eta) - y * eta), axis=1) + ridge / 2 * np.sum(x**2, axis=1)
 
 
@@ -56,23 +63,25 @@ def fit_logistic(
     weights: np.ndarray,
     ridge: float = GLM_RIDGE,
     start: np.ndarray | None = None,
+    offset: np.ndarray | float = 0.0,
 ) -> np.ndarray:
-    """Coefficients [theta (m), beta (k)] per round, (R, m + k), for weights (R, n); Newton with
-    backtracking, to a step below STEP_TOLERANCE."""
+    """Coefficients [theta (m), beta (k)] per round, (R, m + k), for weights (R, n); `offset` (n,) is a
+    fixed part of the log-odds (a slope fitted elsewhere); Newton with backtracking, to a step below
+    STEP_TOLERANCE."""
     S = csr_matrix(S, dtype=float)
     F = np.asarray(F, dtype=float).reshape(S.shape[0], -1)
     weights = np.atleast_2d(np.asarray(weights, dtype=float))
     rounds, (_, m), k = weights.shape[0], S.shape, F.shape[1]
     products = _pair_products(S)
     x = np.zeros((rounds, m + k)) if start is None else np.array(np.broadcast_to(start, (rounds, m + k)))
-    objective = logistic_objective(S, F, y, weights, x, ridge)
+    objective = logistic_objective(S, F, y, weights, x, ridge, offset)
     active = np.ones(rounds, dtype=bool)
     for _ in range(200):
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
         theta, w = x[idx], weights[idx]
-        eta = np.asarray(S @ theta[:, :m].T).T + theta[:, m:] @ F.T
+        eta = np.asarray(S @ theta[:, :m].T).T + theta[:, m:] @ F.T + offset
         p = 1.0 / (1.0 + np.exp(-eta))
         residual = w * (p - y)
         gradient = np.hstack([np.asarray((S.T @ residual.T).T), residual @ F]) + ridge * theta
@@ -89,7 +98,7 @@ def fit_logistic(
         scale = np.ones(idx.size)
         for _ in range(40):  # halve the step of the rounds whose objective did not decrease
             candidate = theta + scale[:, None] * step
-            value = logistic_objective(S, F, y, w, candidate, ridge)
+            value = logistic_objective(S, F, y, w, candidate, ridge, offset)
             worse = value > objective[idx] + 1e-12 * np.abs(objective[idx])
             if not worse.any():
                 break

@@ -62,52 +62,77 @@ def _against_baseline(features: MatchFeatures, baseline: str) -> pd.DataFrame:
     )
 
 
-def instruction_difficulty(table: pd.DataFrame) -> pd.Series:
-    """gamma_x per prompt id, from the joint fit over every evaluated model (higher: harder to beat the
-    baseline on). Rows: model, y, delta, prompt (as `_against_baseline` gives them)."""
-    models = np.unique(table["model"].to_numpy())
-    prompts, prompt_code = np.unique(table["prompt"].to_numpy(), return_inverse=True)
-    model_code = np.searchsorted(models, table["model"].to_numpy())
-    n, m, q = len(table), len(models), len(prompts)
-    rows = np.repeat(np.arange(n), 2)
-    cols = np.column_stack([model_code, m + prompt_code]).ravel()
-    values = np.tile([1.0, -1.0], n)
-    S = csr_matrix((values, (rows, cols)), shape=(n, m + q))
-    length = np.zeros(n)
-    for code in range(m):  # each model's own length scale, as in its per-model fit
-        mine = model_code == code
+def _length_terms(table: pd.DataFrame) -> np.ndarray:
+    """Each row's tanh(delta / std), std over its own model's matches (as in the per-model fit)."""
+    length = np.zeros(len(table))
+    model = table["model"].to_numpy()
+    for code in np.unique(model):
+        mine = model == code
         length[mine] = length_term(table["delta"].to_numpy(dtype=float)[mine])
+    return length
+
+
+def joint_fit(table: pd.DataFrame, difficulty: bool = True) -> tuple[pd.Series, float]:
+    """(gamma_x per prompt id, centred; the length slope shared by all models) from the joint fit over
+    every evaluated model: logit P = theta_m + phi * tanh(...) - gamma_x (higher gamma: harder to beat
+    the baseline on). Rows: model, y, delta, prompt (as `_against_baseline` gives them). Without
+    `difficulty`, no gamma (an empty Series)."""
+    models, model_code = np.unique(table["model"].to_numpy(), return_inverse=True)
+    prompts, prompt_code = np.unique(table["prompt"].to_numpy(), return_inverse=True)
+    n, m, q = len(table), len(models), len(prompts) if difficulty else 0
+    rows = np.repeat(np.arange(n), 2 if difficulty else 1)
+    if difficulty:
+        cols = np.column_stack([model_code, m + prompt_code]).ravel()
+        values = np.tile([1.0, -1.0], n)
+    else:
+        cols, values = model_code, np.ones(n)
+    S = csr_matrix((values, (rows, cols)), shape=(n, m + q))
     # The unit ridge is meant for gamma; theta and the slope get it too, harmlessly (they are O(1) and
     # fitted on hundreds of rows each).
-    coefficients = fit_logistic(S, length[:, None], table["y"].to_numpy(dtype=float), np.ones((1, n)),
-                                ridge=DIFFICULTY_RIDGE)[0]  # fmt: skip
+    coefficients = fit_logistic(S, _length_terms(table)[:, None], table["y"].to_numpy(dtype=float),
+                                np.ones((1, n)), ridge=DIFFICULTY_RIDGE)[0]  # fmt: skip
     gamma = coefficients[m : m + q]
-    return pd.Series(gamma - gamma.mean(), index=prompts)
+    return pd.Series(gamma - gamma.mean() if q else gamma, index=prompts[:q]), float(coefficients[-1])
+
+
+def instruction_difficulty(table: pd.DataFrame) -> pd.Series:
+    """gamma_x per prompt id (joint_fit's)."""
+    return joint_fit(table)[0]
 
 
 def length_controlled_win_rates(
-    features: MatchFeatures, baseline: str, difficulty: bool = True
+    features: MatchFeatures, baseline: str, difficulty: bool = True, shared_slope: bool = False
 ) -> pd.DataFrame:
     """Per evaluated model: matches, win_rate (raw, mean preference x 100), lc_win_rate (x 100) and the
-    fitted theta, phi (length slope), psi (difficulty slope). Sorted by lc_win_rate, highest first."""
+    fitted theta, phi (length slope), psi (difficulty slope). Sorted by lc_win_rate, highest first.
+
+    `shared_slope`: phi is the joint fit's, one for every model, held fixed in each model's fit. Use it
+    when a model's length barely varies (one constant answer): its own phi then cannot be told apart
+    from its theta (AlpacaEval leans on its "gamed baseline" rows there; this is the alternative)."""
     table = _against_baseline(features, baseline)
     if table.empty:
         raise ArenaError(f"{features.source}: no matches against the baseline {baseline!r}")
+    if difficulty and (table["prompt"] == "").any():
+        raise ArenaError(f"{features.source}: header: instruction difficulty needs a prompt_id on every row")
     gamma = np.zeros(len(table))
-    if difficulty:
-        if (table["prompt"] == "").any():
-            raise ArenaError(
-                f"{features.source}: header: instruction difficulty needs a prompt_id on every row"
-            )
-        gamma = instruction_difficulty(table).reindex(table["prompt"]).to_numpy()
+    shared = 0.0
+    if difficulty or shared_slope:
+        difficulties, shared = joint_fit(table, difficulty)
+        if difficulty:
+            gamma = difficulties.reindex(table["prompt"]).to_numpy()
+    length = _length_terms(table)
     records = []
     for code in np.unique(table["model"].to_numpy()):
         mine = table["model"].to_numpy() == code
         y, n = table["y"].to_numpy(dtype=float)[mine], int(mine.sum())
-        covariates = np.column_stack([length_term(table["delta"].to_numpy(dtype=float)[mine]), gamma[mine]])
-        theta, phi, psi = fit_logistic(
-            csr_matrix(np.ones((n, 1))), covariates, y, np.ones((1, n)), GLM_RIDGE
-        )[0]
+        intercept = csr_matrix(np.ones((n, 1)))
+        if shared_slope:
+            theta, psi = fit_logistic(intercept, gamma[mine][:, None], y, np.ones((1, n)), GLM_RIDGE,
+                                      offset=shared * length[mine])[0]  # fmt: skip
+            phi = shared
+        else:
+            covariates = np.column_stack([length[mine], gamma[mine]])
+            theta, phi, psi = fit_logistic(intercept, covariates, y, np.ones((1, n)), GLM_RIDGE)[0]
         controlled = 1.0 / (1.0 + np.exp(-(theta + psi * gamma[mine])))
         records.append(
             {
