@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy.sparse import csr_matrix
 
 from arena.ratings.bootstrap import HESSIAN_BUDGET
@@ -31,7 +32,7 @@ from arena.ratings.bradley_terry import CONFIDENCE, ELO_MEAN, ELO_PER_NAT, Boots
 from arena.ratings.glm import fit_logistic, logistic_objective
 from arena.ratings.length_control import length_term
 from arena.ratings.matches import NO_PROMPT
-from arena.ratings.style_features import FEATURES, MatchFeatures, normalised_differences
+from arena.ratings.style_features import FEATURES, MatchFeatures, match_features, normalised_differences
 
 CONTROLS: dict[str, tuple[str, ...]] = {"length": ("length",), "style": FEATURES}
 # Bootstrap rounds fitted together: bounds the (rounds, matches) weight arrays to about 32 MB each.
@@ -209,3 +210,12 @@ def control_summary(control: StyleControl) -> dict[str, Any]:
         "slopes": control.slopes(),
         "matches": len(control.y),
     }
+
+
+def control_from_frame(frame: pd.DataFrame, control: str, source: str = "matches") -> StyleControl:
+    """The control of a board from a match table with one row per match (winner or p_a) and the two
+    responses (response_a, response_b) or their precomputed features; what a tournament passes to
+    build_leaderboard(..., control=...). Raises ArenaError naming missing columns."""
+    if control not in CONTROLS:
+        raise ValueError(f"unknown control {control!r} (expected {', '.join(CONTROLS)})")
+    return style_control(match_features(frame, source, CONTROLS[control]), control)

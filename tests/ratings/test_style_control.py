@@ -15,7 +15,7 @@ from scipy.sparse import csr_matrix
 from arena.ratings.bradley_terry import bradley_terry
 from arena.ratings.glm import fit_logistic
 from arena.ratings.matches import matches_from_frame
-from arena.ratings.style_control import style_control
+from arena.ratings.style_control import control_from_frame, style_control
 from arena.ratings.style_features import match_features, normalised_differences, text_features
 from arena.ratings.table import build_leaderboard
 from arena.ratings.winrates import win_rate_matrix
@@ -117,8 +117,7 @@ def _answer(model: str, words: int, rng: np.random.Generator) -> str:
 
 def boards(frame: pd.DataFrame, control: str) -> tuple[dict[str, dict], dict[str, dict]]:
     matches = matches_from_frame(frame)
-    needed = ("length",) if control == "length" else ("length", "headers", "lists", "bold")
-    controlled = style_control(match_features(frame, needed=needed), control)
+    controlled = control_from_frame(frame, control)
     plain = build_leaderboard(matches, "plain", bootstrap=0)
     held = build_leaderboard(matches, "controlled", bootstrap=0, control=controlled)
     return {r["model"]: r for r in plain.rows}, {r["model"]: r for r in held.rows}
