@@ -4,13 +4,21 @@ faults (429s, 5xx, timeouts, garbage replies, client errors), and a real `vllm s
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 import socket
+import subprocess
+import sys
 import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from arena.api import ArenaError, RecipeKeyError
+from arena.tiny import SAMPLE_CORPUS, TinyModelSpec, build_tiny_model
 from arena_plugins.judges import DEFAULT_VERDICTS
 from arena_plugins.judges.openai import read_verdict
 from tests.judges.conftest import build_judge
@@ -223,3 +231,139 @@ def test_the_key_comes_from_the_environment_only(monkeypatch: pytest.MonkeyPatch
         "judge.args.api_key_env: environment variable ARENA_TEST_NO_SUCH_KEY is not set (export it, or "
         "api_key_env: null for an endpoint without a key)"
     )
+
+
+# A tiny chat model behind a real `vllm serve` (its answers are noise: no verdict is ever readable).
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|bos|>{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<|bos|>assistant:{% endif %}"
+)
+CONTEXT = 2048  # the served model's context, prompt and completion
+SERVED_TOKENS = 8  # max_tokens, and min_tokens through extra_body: every completion is exactly this long
+
+
+@pytest.fixture(scope="module")
+def served_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """`vllm serve` of a tiny random Llama with a chat template, on the CPU: (base URL, model directory)."""
+    from arena.policy import load_tokenizer
+
+    # 2048 positions: the default system message alone is about 600 of this tokenizer's tokens.
+    spec = TinyModelSpec(max_positions=CONTEXT)
+    directory = build_tiny_model(
+        tmp_path_factory.mktemp("served") / "judge", SAMPLE_CORPUS, seed=0, spec=spec
+    )
+    tokenizer = load_tokenizer(directory)
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(directory)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(directory),
+        "--served-model-name", "tiny-judge", "--host", "127.0.0.1", "--port", str(port),
+        "--max-model-len", str(CONTEXT), "--dtype", "float32", "--enforce-eager",
+        "--kv-cache-memory-bytes", str(256 << 20), "--uvicorn-log-level", "warning", "--disable-log-stats",
+    ]  # fmt: skip
+    env = {
+        **os.environ,
+        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+        "OMP_NUM_THREADS": "1",
+        "VLLM_LOGGING_LEVEL": "ERROR",
+    }
+    log = (directory.parent / "serve.log").open("w")
+    # Its own process group, so that the server and the engine process it starts stop together.
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, (directory.parent / "serve.log").read_text()[-2000:]
+            try:
+                with urllib.request.urlopen(f"{url}/models", timeout=1):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "vllm serve did not start in 120 s"
+                time.sleep(0.5)
+        yield url, directory
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
+
+
+@pytest.mark.slow
+def test_a_real_vllm_server_counts_its_noise_and_its_tokens(served_model: tuple[str, Path]) -> None:
+    from arena.policy import load_tokenizer
+
+    url, directory = served_model
+    judge = build_judge(
+        "openai",
+        base_url=url,
+        model="tiny-judge",
+        api_key_env=None,
+        max_tokens=SERVED_TOKENS,
+        extra_body={"min_tokens": SERVED_TOKENS},
+        concurrency=2,
+    )
+    prompts = ["The cat", "Two roads", "The rain"]
+    firsts = ["sat on the mat.", "diverged in a wood.", "stays in the plain."]
+    seconds = ["ran away.", "met again.", "fell on Spain."]
+    verdicts = judge.compare(prompts, firsts, seconds)
+    # A random model writes no verdict: every order is unreadable and counted, every pair a draw.
+    assert verdicts == [0.5, 0.5, 0.5]
+    assert judge.compare(prompts, seconds, firsts) == [1.0 - v for v in verdicts]  # asked nothing new
+    counts = judge.counters()
+    assert (counts["verdicts"], counts["unreadable"], counts["requests"], counts["retries"]) == (6, 6, 6, 0)
+    # The server's usage, against the prompt tokens counted here with the model's own chat template.
+    tokenizer = load_tokenizer(directory)
+    questions = judge.questions(prompts * 2, firsts + seconds, seconds + firsts)
+    rendered = [
+        tokenizer.apply_chat_template(judge.messages(q), tokenize=False, add_generation_prompt=True)
+        for q in questions
+    ]
+    expected_prompt_tokens = sum(
+        len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in rendered
+    )
+    assert counts["prompt_tokens"] == expected_prompt_tokens
+    assert counts["completion_tokens"] == 6 * SERVED_TOKENS
+
+    # Too long for the server's 2048-token context: its HTTP 400 is one line, not retried; cut, it passes.
+    long_response = "the quick brown fox " * 600
+    with pytest.raises(
+        ArenaError, match=r"^judge 'openai': http://127\.0\.0\.1:\d+/v1/chat/completions: HTTP 400"
+    ):
+        judge.compare(["p"], [long_response], ["short"])
+    assert judge.counters()["retries"] == 0
+    cutting = build_judge(
+        "openai", base_url=url, model="tiny-judge", api_key_env=None, max_tokens=4, max_response_chars=20
+    )
+    assert cutting.compare(["p"], [long_response], ["short"]) == [0.5]
+    assert cutting.counters()["truncated_responses"] == 2  # the long response, in each order
+
+
+def test_the_model_template_and_scale_key_the_cached_verdicts() -> None:
+    """The tournament store keys judgments by judge fingerprint: what changes a verdict changes the key."""
+    from arena.plugins import make_plugin_host
+    from arena.schema import convert
+    from arena.tournament.fingerprint import judge_fingerprint
+
+    config = make_plugin_host(warn=lambda message: None).judges.get("openai").config
+    base = {"base_url": "http://127.0.0.1:1/v1", "model": "judge-a", "api_key_env": None}
+
+    def key(**changes: Any) -> str:
+        return judge_fingerprint("openai", convert({**base, **changes}, config, "judge.args"))
+
+    variants = [
+        key(),
+        key(model="judge-b"),
+        key(template="{prompt}\n{response_a}\n{response_b}"),
+        key(system="Be brief."),
+        key(verdicts={**DEFAULT_VERDICTS, "A>B": 0.9}),
+        key(base_url="http://127.0.0.1:2/v1"),
+    ]
+    assert len(set(variants)) == len(variants)
+    assert key() == key()  # the same args, the same key: a rerun finds its verdicts
