@@ -184,9 +184,10 @@ def load_rows(
             raise RecipeKeyError(
                 f"{key}.columns.{target}", f"column '{source}' not in '{data.path}' {listing}"
             )
+    implicit = _implicit_prompt_allowed(data, columns, available)
     for column in columns:
         source = data.columns.get(column, column)
-        if source not in available:
+        if source not in available and not (column == "prompt" and implicit):
             raise RecipeKeyError(
                 f"{key}.columns.{column}" if key == "data" else f"{key}.column",
                 f"column '{source}' not in '{data.path}' {listing}",
@@ -199,7 +200,57 @@ def load_rows(
     rows = [{target: row[source] for target, source in sources.items()} for row in table]
     if not rows:
         raise RecipeKeyError(f"{key}.path", f"'{data.path}' has no rows")
-    return [_read_conversations(row, index, data.path, sources, key) for index, row in enumerate(rows)]
+    rows = [_read_conversations(row, index, data.path, sources, key) for index, row in enumerate(rows)]
+    if (
+        implicit
+        and "prompt" not in sources
+        and not all(isinstance(row["chosen"], Conversation) for row in rows)
+    ):  # text pairs cannot carry their prompt: the column is missing, as for any other
+        raise RecipeKeyError(
+            f"{key}.columns.prompt",
+            f"column '{data.columns.get('prompt', 'prompt')}' not in '{data.path}' {listing}",
+        )
+    if implicit:
+        for index, row in enumerate(rows):
+            _take_shared_turns(row, f"'{data.path}' row {index + 1}", key)
+    return rows
+
+
+def _implicit_prompt_allowed(data: DataSettings, columns: Sequence[str], available: list[str]) -> bool:
+    """Pairs whose chosen and rejected may carry the prompt's turns themselves (TRL's implicit prompt;
+    ultrafeedback_binarized's layout): read without a prompt column, or with one that is the user's text."""
+    wanted = {"prompt", "chosen", "rejected"}
+    sources = {column: data.columns.get(column, column) for column in wanted}
+    return wanted <= set(columns) and all(sources[c] in available for c in ("chosen", "rejected"))
+
+
+def _take_shared_turns(row: dict[str, Any], where: str, key: str) -> None:
+    """Move the messages chosen and rejected begin with in common into the prompt, when they begin with
+    the conversation rather than the answer. A text prompt beside them must be the last user turn's text
+    (it is then replaced by the whole conversation); a prompt of messages is left as it is."""
+    chosen, rejected, prompt = row["chosen"], row["rejected"], row.get("prompt")
+    if not isinstance(chosen, Conversation) or isinstance(prompt, Conversation):
+        return  # text pairs (a missing prompt column is refused before), or the explicit layout
+    if chosen[0].role == "assistant" and prompt is not None:
+        return  # the explicit layout, which _read_conversations has already refused when mixed
+    shared = 0
+    while shared < min(len(chosen), len(rejected)) and chosen[shared] == rejected[shared]:
+        shared += 1
+    if shared == 0 or shared in (len(chosen), len(rejected)):
+        raise RecipeKeyError(
+            key,
+            f"{where}: expected chosen and rejected to begin with the same prompt turns and then "
+            f"differ (they share {shared} of {len(chosen)} and {len(rejected)} messages)",
+        )
+    turns = Conversation(chosen[:shared])
+    users = [m.content for m in turns if m.role == "user"]
+    if prompt is not None and (not users or users[-1] != prompt):
+        raise RecipeKeyError(
+            key,
+            f"{where}: expected the text prompt to be the last user turn that chosen and rejected "
+            f"begin with, got {_shown(prompt)}",
+        )
+    row["prompt"], row["chosen"], row["rejected"] = turns, chosen[shared:], rejected[shared:]
 
 
 def _read_conversations(
@@ -219,7 +270,10 @@ def _read_conversations(
             row[column] = to_conversation(value, where)
         if column in TEXT_COLUMNS:
             kinds[column] = isinstance(row[column], Conversation)
-    if len(set(kinds.values())) > 1:
+    text_prompt_and_turns = kinds.get("prompt") is False and all(
+        isinstance(row.get(c), Conversation) and row[c][0].role != "assistant" for c in ("chosen", "rejected")
+    )
+    if len(set(kinds.values())) > 1 and not text_prompt_and_turns:
         messages = [sources[c] for c, is_chat in kinds.items() if is_chat]
         text = [sources[c] for c, is_chat in kinds.items() if not is_chat]
         raise RecipeKeyError(

@@ -204,3 +204,35 @@ def test_arena_train_without_a_chat_template_is_one_line(tmp_path: Path, game_mo
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "has no chat template" in result.stderr
     assert not (tmp_path / "runs").exists()  # refused before anything is written
+
+
+def test_implicit_prompts_that_do_not_split_are_one_line(tmp_path: Path) -> None:
+    no = {"role": "assistant", "content": "No."}
+    cases = [
+        (
+            [{"chosen": [ANSWER], "rejected": [no]}],
+            "row 1: expected chosen and rejected to begin with the same prompt turns and then differ "
+            "(they share 0 of 1 and 1 messages)",
+        ),
+        (
+            [{"chosen": [USER, ANSWER], "rejected": [USER, ANSWER]}],
+            "row 1: expected chosen and rejected to begin with the same prompt turns and then differ "
+            "(they share 2 of 2 and 2 messages)",
+        ),
+        (
+            [{"prompt": "Pick two.", "chosen": [USER, ANSWER], "rejected": [USER, no]}],
+            "row 1: expected the text prompt to be the last user turn that chosen and rejected begin "
+            "with, got str 'Pick two.'",
+        ),
+    ]
+    for rows, expected in cases:
+        path = write_jsonl(tmp_path / "pairs.jsonl", rows)
+        with pytest.raises(RecipeKeyError) as error:
+            load_rows(DataSettings(path), PAIR_COLUMNS)
+        assert str(error.value) == f"data: '{path}' {expected}"
+    text_pairs = write_jsonl(tmp_path / "text.jsonl", [{"chosen": "Yes.", "rejected": "No."}])
+    with pytest.raises(RecipeKeyError) as error:
+        load_rows(DataSettings(text_pairs), PAIR_COLUMNS)
+    assert str(error.value) == (
+        f"data.columns.prompt: column 'prompt' not in '{text_pairs}' (columns: chosen, rejected)"
+    )

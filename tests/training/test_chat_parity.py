@@ -213,3 +213,44 @@ def test_sft_tokens_masks_and_loss_equal_trl(chat_models: tuple[Policy, Any], tm
     arena_loss = float(sft.loss(batch).losses.sum().detach()) / len(examples)
     assert trl_loss > 1.0
     assert arena_loss == pytest.approx(trl_loss, abs=TOLERANCE)
+
+
+def test_implicit_prompt_layouts_tokenise_as_trl_and_as_the_explicit_one(
+    chat_models: tuple[Policy, Any], tmp_path: Path
+) -> None:
+    """chosen and rejected that carry the prompt's turns themselves: without a prompt column (TRL's
+    implicit prompt, which its trainer extracts) and with the user's text as the prompt column
+    (HuggingFaceH4/ultrafeedback_binarized's layout). Both read as the explicit rows do."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    policy, reference = chat_models
+    implicit = [
+        {"chosen": r["prompt"] + r["chosen"], "rejected": r["prompt"] + r["rejected"]} for r in raw_rows()
+    ]
+    with_text = [
+        {"prompt": [m for m in r["prompt"] if m["role"] == "user"][-1]["content"], **i}
+        for r, i in zip(raw_rows(), implicit, strict=True)
+    ]
+    explicit = tokenize_pairs(sample_rows(), policy, max_length=1024, add_eos=True).examples
+    for name, rows in (("implicit", implicit), ("with-text", with_text)):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+        read = load_rows(DataSettings(str(path)), PAIR_COLUMNS)
+        assert [row["prompt"] for row in read] == [row["prompt"] for row in sample_rows()]
+        assert tokenize_pairs(read, policy, max_length=1024, add_eos=True).examples == explicit
+    trainer = trl.DPOTrainer(
+        model=copy.deepcopy(policy.model),
+        ref_model=copy.deepcopy(reference),
+        args=trl.DPOConfig(
+            output_dir=str(tmp_path / "trl"), use_cpu=True, bf16=False, report_to="none", max_length=None
+        ),
+        train_dataset=datasets.Dataset.from_list(implicit),
+        processing_class=copy.deepcopy(policy.tokenizer),
+    )
+    for mine, theirs in zip(explicit, trainer.train_dataset, strict=True):
+        assert (list(mine.prompt_ids), list(mine.chosen_ids), list(mine.rejected_ids)) == (
+            theirs["prompt_ids"],
+            theirs["chosen_ids"],
+            theirs["rejected_ids"],
+        )
