@@ -236,3 +236,28 @@ def test_implicit_prompts_that_do_not_split_are_one_line(tmp_path: Path) -> None
     assert str(error.value) == (
         f"data.columns.prompt: column 'prompt' not in '{text_pairs}' (columns: chosen, rejected)"
     )
+
+
+def test_a_backend_samples_a_conversational_prompt_after_the_policys_template(chat_model_dir: Path) -> None:
+    """What a tournament hands a backend is the prompt's JSON text; each sample's log-prob, recomputed
+    here on the template's own token ids followed by the sampled tokens, shows those were the context."""
+    import torch
+
+    from arena.generation.base import SamplingSettings
+    from arena.generation.config import HFBackendConfig
+    from arena.generation.hf import HFBackend
+
+    messages = [{"role": "system", "content": "Be brief."}, USER, ANSWER, {"role": "user", "content": "Why?"}]
+    settings = SamplingSettings(max_new_tokens=8, temperature=1.0, seed=3)
+    [samples] = HFBackend(HFBackendConfig(batch_size=2)).generate(
+        str(chat_model_dir), [json.dumps(messages)], 2, settings
+    )
+    policy = load_policy(chat_model_dir, dtype=torch.float32, device="cpu")
+    context = policy.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)
+    for sample in samples:
+        ids = torch.tensor([context["input_ids"] + list(sample.token_ids)])
+        with torch.no_grad():
+            logits = policy.model(ids).logits[0, :-1].log_softmax(-1)
+        start = len(context["input_ids"]) - 1
+        picked = logits[start:].gather(-1, ids[0, start + 1 :, None]).sum()
+        assert float(picked) == pytest.approx(sample.logprob, abs=1e-4)
