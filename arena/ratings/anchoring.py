@@ -40,7 +40,11 @@ def check_anchor_model(model: str, models: Sequence[str], source: str) -> None:
     """One line naming the closest model names when `model` is not on the board."""
     if model in models:
         return
-    close = difflib.get_close_matches(model, list(models), n=3, cutoff=0.5)
+    # A shortened name ("mixtral") is a typical slip, and too short for difflib's ratio alone.
+    containing = [m for m in models if model.lower() in m.lower()]
+    close = list(dict.fromkeys(containing + difflib.get_close_matches(model, list(models), n=3, cutoff=0.5)))[
+        :3
+    ]
     hint = f"did you mean {', '.join(close)}?" if close else f"the board has {len(models)} models"
     raise ArenaError(f"--anchor: model {model!r} is not in {source} ({hint})")
 

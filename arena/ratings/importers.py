@@ -131,6 +131,15 @@ def is_missing(values: pd.Series) -> np.ndarray:
     return (values.isna() | (values.astype(str).str.strip() == "")).to_numpy()
 
 
+def shown(value: object) -> str:
+    """A cell as a user wrote it: text quoted, numbers plain (not numpy's repr)."""
+    return (
+        repr(value)
+        if isinstance(value, str)
+        else str(value.item() if isinstance(value, np.generic) else value)
+    )
+
+
 def first_row(bad: np.ndarray) -> int:
     return int(np.flatnonzero(bad)[0]) + 1
 
@@ -156,7 +165,7 @@ def booleans(frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
         raise fail(
             source,
             f"row {row}, column {column}",
-            f"expected true or false, got {frame[column].iloc[row - 1]!r}",
+            f"expected true or false, got {shown(frame[column].iloc[row - 1])}",
         )
     return text.isin(_TRUE).to_numpy()
 
@@ -233,7 +242,9 @@ def one_hot_battles(
         if bad.any():
             row = first_row(bad)
             raise fail(
-                source, f"row {row}, column {column}", f"expected 0 or 1, got {frame[column].iloc[row - 1]!r}"
+                source,
+                f"row {row}, column {column}",
+                f"expected 0 or 1, got {shown(frame[column].iloc[row - 1])}",
             )
         flags.append(values)
     total = flags[0] + flags[1] + flags[2]

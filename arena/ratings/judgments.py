@@ -14,7 +14,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from arena.ratings.importers import ImportOptions, ImportReport, check_names, fail, first_row, prompt_ids
+from arena.ratings.importers import (
+    ImportOptions,
+    ImportReport,
+    check_names,
+    fail,
+    first_row,
+    prompt_ids,
+    shown,
+)
 
 # Arena-Hard v0.1's show_result.py compares every model with this baseline; its judgment files do not
 # name it, so it is the default here too (--arena-hard-baseline or a `baseline` field overrides it).
@@ -51,7 +59,7 @@ def alpaca_eval_annotations(
         raise fail(
             source,
             f"row {row}, column preference",
-            f"expected a number in [1, 2], 0 (a draw) or null, got {raw.iloc[row - 1]!r}",
+            f"expected a number in [1, 2], 0 (a draw) or null, got {shown(raw.iloc[row - 1])}",
         )
     report.drop("null preferences (unreadable verdicts)", int(absent.sum()))
     preference = np.where(preference == 0, 1.5, preference)
