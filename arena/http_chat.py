@@ -96,14 +96,15 @@ class ChatClient:
         with self._lock:
             return dict(self._counts)
 
-    def messages(self, prompt: str) -> list[Message]:
-        """The conversation sent for a plain-text prompt: the endpoint's system prompt, then the prompt."""
-        system = (
-            [{"role": "system", "content": self.endpoint.system_prompt}]
-            if self.endpoint.system_prompt
-            else []
+    def messages(self, prompt: str | Sequence[Message]) -> list[Message]:
+        """The conversation sent for a prompt (a text, or a list of messages): the endpoint's system prompt
+        first, unless the conversation brings its own."""
+        turns = (
+            [{"role": "user", "content": prompt}] if isinstance(prompt, str) else [dict(m) for m in prompt]
         )
-        return [*system, {"role": "user", "content": prompt}]
+        if self.endpoint.system_prompt and not any(m.get("role") == "system" for m in turns):
+            turns.insert(0, {"role": "system", "content": self.endpoint.system_prompt})
+        return turns
 
     def complete(self, messages: Sequence[Message], **params: Any) -> list[ChatReply]:
         """One request (its choices, in order); `params` are request keys (max_tokens, temperature, seed,

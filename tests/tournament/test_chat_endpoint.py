@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from arena.generation.base import SamplingSettings, request_seed
 from arena.http_chat import ChatClient, ChatEndpoint, EndpointError
 from arena.testing import run_arena
+from arena.tournament.endpoint import generate_block
+from arena.tournament.executor import GenerationBlock
 from tests.tournament.chat_stub import ChatStub, answer_for, chat_stub
 
 
@@ -74,6 +77,28 @@ def test_concurrent_requests_keep_their_order(stub: ChatStub) -> None:
     replies = client.complete_all([(client.messages(p), {"temperature": 1.0}) for p in prompts])
     assert [r[0].text for r in replies] == [answer_for(p, 1.0) for p in prompts]
     assert client.counters()["requests"] == 7
+
+
+def test_a_block_of_prompts_and_conversations(stub: ChatStub) -> None:
+    client = ChatClient(ChatEndpoint(stub.url, "m", system_prompt="Be brief.", concurrency=1))
+    turns = [
+        {"role": "system", "content": "You are a pirate."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Arr"},
+        {"role": "user", "content": "Where?"},
+    ]
+    sampling = SamplingSettings(max_new_tokens=5, temperature=0.5, top_k=20, seed=9)
+    block = GenerationBlock("e", stub.url, "fp", 3, (json.dumps(turns), "Plain"), sampling)
+    results = generate_block(client, block, 2)
+    assert [[s.text for s in samples] for samples in results] == [
+        [answer_for("Where?", 0.5)] * 2,
+        [answer_for("Plain", 0.5)] * 2,
+    ]
+    # A conversation keeps its own system message; a text prompt gets the endpoint's.
+    assert [r["messages"] for r in stub.requests] == [turns, turns, *[[turns[0] | {"content": "Be brief."},
+        {"role": "user", "content": "Plain"}]] * 2]  # fmt: skip
+    assert [r["seed"] for r in stub.requests] == [request_seed(9, k) % 2**31 for k in range(4)]
+    assert {(r["max_tokens"], r["top_k"]) for r in stub.requests} == {(5, 20)}
 
 
 RECIPE = """\
