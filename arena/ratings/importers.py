@@ -270,10 +270,14 @@ def plain_matches(
     """The match layout as it is; --both-bad exclude and --anonymous-only apply to it too."""
     report = ImportReport("matches", len(frame))
     keep = anonymous_filter(frame, options, report, source)
-    if options.both_bad == "exclude" and "winner" in frame.columns:
-        both_bad = frame["winner"].astype(str).str.strip().isin(BOTH_BAD_WINNERS).to_numpy()
-        report.drop("both-bad ties (--both-bad exclude)", int((both_bad & keep).sum()))
-        keep = keep & ~both_bad
+    if "winner" in frame.columns:
+        winner = frame["winner"].astype(str).str.strip()
+        both_bad = winner.isin(BOTH_BAD_WINNERS).to_numpy()
+        if options.both_bad == "exclude":
+            report.drop("both-bad ties (--both-bad exclude)", int((both_bad & keep).sum()))
+            keep = keep & ~both_bad
+        elif both_bad.any():  # lmarena's newer spelling, in a table without its other columns
+            frame = frame.assign(winner=frame["winner"].where(~both_bad, "tie (bothbad)"))
     return _kept(frame, keep, report, source)
 
 

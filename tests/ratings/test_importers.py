@@ -250,3 +250,13 @@ def test_plain_match_files_read_exactly_as_before(tmp_path: Path) -> None:
         np.testing.assert_array_equal(getattr(read, name), getattr(direct, name))
     excluded, report = import_matches(tmp_path / "m.csv", options=ImportOptions(both_bad="exclude"))
     assert excluded.n_matches == 3 and report.dropped == {"both-bad ties (--both-bad exclude)": 1}
+
+
+def test_plain_match_table_accepts_lmarenas_both_bad_spelling(tmp_path: Path) -> None:
+    (tmp_path / "m.csv").write_text("model_a,model_b,winner\na,b,both_bad\na,b,model_a\nb,a,tie (bothbad)\n")
+    matches, report = import_matches(tmp_path / "m.csv")
+    assert report.format == "matches"
+    assert totals(matches) == {("a", "b"): (3.0, 2.0)}  # a win and two both-bad ties at 1/2 each
+    excluded, report = import_matches(tmp_path / "m.csv", options=ImportOptions(both_bad="exclude"))
+    assert totals(excluded) == {("a", "b"): (1.0, 1.0)}
+    assert report.dropped == {"both-bad ties (--both-bad exclude)": 2}
