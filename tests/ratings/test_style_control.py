@@ -208,3 +208,14 @@ def test_the_command_publishes_the_control_and_refuses_without_features(tmp_path
         "len_b (the length feature of length and style control)\n"
     )
     assert not (tmp_path / "none").exists()
+
+
+def test_aggregated_counts_cannot_be_controlled(tmp_path: Path) -> None:
+    source = tmp_path / "counts.csv"
+    source.write_text("model_a,model_b,wins_a,wins_b,ties\na,b,3,2,1\n")
+    result = run_arena(["leaderboard", str(source), "--out", str(tmp_path / "out"), "--control", "length"])
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"{source}: header: length and style control need one row per match (winner or p_a), not aggregated counts\n"
+    )
+    assert not (tmp_path / "out").exists()
