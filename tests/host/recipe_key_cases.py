@@ -18,6 +18,7 @@ from arena.generation.config import HFBackendConfig
 from arena.recipes import PluginRef, TrainingSettings
 from arena_plugins.judges import (
     LLMJudgeArgs,
+    OpenAIJudgeArgs,
     PreferenceModelArgs,
     PreferenceModelTrainingArgs,
     RewardModelArgs,
@@ -165,6 +166,16 @@ tournament-llm:
           args: {model: $game, template: "Q: {prompt} A: {response_a} B: {response_b} Better:", answers: [A, B],
                  min_answer_mass: 0.0, max_response_tokens: 8, batch_size: 4, device: cpu, dtype: fp32,
                  trust_remote_code: false}}
+tournament-openai:
+  <<: *tournament
+  samples_per_prompt: 1
+  generation: {max_new_tokens: 3}
+  ratings: {bootstrap: 0}
+  judge: {name: openai, max_unreadable: 1.0,
+          args: {base_url: "$endpoint", model: keys-judge, api_key_env: ARENA_KEYS_JUDGE_KEY, system: "Judge.",
+                 template: "Q: {prompt} A: {response_a} B: {response_b}", max_tokens: 64, temperature: 0.0,
+                 concurrency: 2, timeout: 30.0, retries: 2, backoff: 0.0, price_input: 1.0, price_output: 2.0,
+                 extra_body: {seed: 1}}}
 vllm:
   <<: *tournament
   backend: {name: vllm, args: {dtype: fp32, tensor_parallel_size: 1, gpu_memory_utilization: 0.8, max_model_len: 64,
@@ -189,6 +200,7 @@ SCENARIOS: list[str] = list(yaml.safe_load(_SCENARIOS.replace("$", "")))
 
 CPU_ONLY = "this machine has only a CPU: every device here gives the same numbers"
 NO_REMOTE_CODE = "the tiny models carry no remote code, so allowing it changes nothing"
+SENDING = "how requests are sent, not what they ask: the same verdicts whatever it is, by design"
 BATCHING = "rows per forward pass: the numbers are the same whatever it is, by design"
 ACCUMULATION = "micro-batches of one step: the step is the same whatever it is, by design (PPO shows it)"
 
@@ -374,6 +386,37 @@ KEYS: dict[str, Proof] = {
     "judges.llm.dtype": changes("tournament-llm", judge__args__dtype="bf16"),
     "judges.llm.trust_remote_code": read(
         "tournament-llm", LLMJudgeArgs, NO_REMOTE_CODE, judge__args__trust_remote_code=True
+    ),
+    # the openai judge, against tests/judges/endpoint_stub.py's hashed_verdicts (the `endpoint` model path)
+    "judges.openai.base_url": changes("tournament-openai", judge__args__base_url=model("endpoint", "/other")),
+    "judges.openai.model": changes("tournament-openai", judge__args__model="other-judge"),
+    "judges.openai.api_key_env": changes(
+        "tournament-openai", judge__args__api_key_env="ARENA_KEYS_JUDGE_KEY2"
+    ),
+    "judges.openai.system": changes("tournament-openai", judge__args__system="Be fair."),
+    "judges.openai.template": changes("tournament-openai", judge__args__template="{response_b} {response_a}"),
+    "judges.openai.verdicts": changes(
+        "tournament-openai",
+        judge__args__verdicts={"A>>B": 0.9, "A>B": 0.6, "A=B": 0.5, "B>A": 0.4, "B>>A": 0.1},
+    ),
+    "judges.openai.max_tokens": changes("tournament-openai", judge__args__max_tokens=32),
+    "judges.openai.temperature": changes("tournament-openai", judge__args__temperature=0.5),
+    "judges.openai.extra_body": changes("tournament-openai", judge__args__extra_body={"seed": 2}),
+    "judges.openai.max_response_chars": changes("tournament-openai", judge__args__max_response_chars=1),
+    "judges.openai.price_input": changes("tournament-openai", judge__args__price_input=3.0),
+    "judges.openai.price_output": changes("tournament-openai", judge__args__price_output=5.0),
+    "judges.openai.concurrency": read(
+        "tournament-openai", OpenAIJudgeArgs, SENDING, judge__args__concurrency=1
+    ),
+    "judges.openai.timeout": read("tournament-openai", OpenAIJudgeArgs, SENDING, judge__args__timeout=10.0),
+    "judges.openai.retries": read("tournament-openai", OpenAIJudgeArgs, SENDING, judge__args__retries=4),
+    # A backoff is waited only before a retry: the stub fails each question's first attempt when asked to.
+    "judges.openai.backoff": read(
+        "tournament-openai",
+        OpenAIJudgeArgs,
+        SENDING,
+        judge__args__backoff=0.01,
+        judge__args__system="(flaky)",
     ),
     # backends (vllm: what reaches vllm.LLM)
     "backends.hf.batch_size": changes("tournament", backend__args__batch_size=1),

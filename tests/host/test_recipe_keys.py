@@ -108,8 +108,20 @@ def host() -> Any:
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory, host: Any) -> dict[str, str]:
-    """The committed tiny models, a second game model (other weights, same tokenizer) and two trained judges."""
+def endpoint() -> Iterator[str]:
+    """A chat-completions stub for the `openai` judge's keys, and the two keys its recipes name."""
+    from tests.judges.endpoint_stub import hashed_verdicts, serving
+
+    with pytest.MonkeyPatch.context() as patch, serving(hashed_verdicts(), http_details=True) as stub:
+        patch.setenv("ARENA_KEYS_JUDGE_KEY", "key-1")
+        patch.setenv("ARENA_KEYS_JUDGE_KEY2", "key-2")
+        yield stub.url
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory, host: Any, endpoint: str) -> dict[str, str]:
+    """The committed tiny models, a second game model (other weights, same tokenizer), two trained judges
+    and the `openai` judge's endpoint (a stub)."""
     root = tmp_path_factory.mktemp("models")
     corpus = (REPO / "recipes" / "games" / "corpus.txt").read_text().splitlines()
     paths = {
@@ -119,6 +131,7 @@ def models(tmp_path_factory: pytest.TempPathFactory, host: Any) -> dict[str, str
         "base": str(REPO / "recipes" / "moves" / "base"),
         "rm": str(REPO / "recipes" / "moves" / "reward-model"),
         "tour": str(REPO / "recipes" / "tournament" / "models"),
+        "endpoint": endpoint,
     }
     # A second reward model, and two preference models, trained here by judge recipes.
     for name, judge, seed in (

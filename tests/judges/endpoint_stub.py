@@ -1,6 +1,7 @@
 """A minimal OpenAI-compatible chat-completions server in a thread, for the `openai` judge's fault cases.
 
-`respond(request, index)` decides each reply (index counts requests from 0): a `Reply` with a status, a
+`respond(request, index)` decides each reply (index counts requests from 0; with `http_details`, also
+the request's path and Authorization header): a `Reply` with a status, a
 JSON body (or raw bytes), headers and a delay before answering. Every request is recorded with its
 headers, and the most requests ever in flight at once is kept.
 """
@@ -56,8 +57,10 @@ def sides(request: dict[str, Any]) -> tuple[str, str, str]:
 
 
 class Stub:
-    def __init__(self, respond: Callable[[dict[str, Any], int], Reply]) -> None:
+    def __init__(self, respond: Callable[..., Reply], http_details: bool = False) -> None:
         self.respond = respond
+        # True: respond(request, index, path, authorization header), for replies that depend on them.
+        self.http_details = http_details
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.in_flight = 0
@@ -84,7 +87,10 @@ class Stub:
                     stub.in_flight += 1
                     stub.most_in_flight = max(stub.most_in_flight, stub.in_flight)
                 try:
-                    reply = stub.respond(request, index)
+                    if stub.http_details:
+                        reply = stub.respond(request, index, self.path, self.headers.get("Authorization"))
+                    else:
+                        reply = stub.respond(request, index)
                     time.sleep(reply.delay)
                     raw = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
                     self.send_response(reply.status)
@@ -107,11 +113,32 @@ class Stub:
 
 
 @contextmanager
-def serving(respond: Callable[[dict[str, Any], int], Reply]) -> Iterator[Stub]:
-    stub = Stub(respond)
+def serving(respond: Callable[..., Reply], http_details: bool = False) -> Iterator[Stub]:
+    stub = Stub(respond, http_details)
     stub._thread.start()
     try:
         yield stub
     finally:
         stub._server.shutdown()
         stub._server.server_close()
+
+
+def hashed_verdicts() -> Callable[[dict[str, Any], int, str, str | None], Reply]:
+    """A judge whose verdict and token counts follow from everything it is sent (body, path, key), so that
+    changing anything a request carries changes the verdicts. A system message containing "(flaky)" makes
+    the first attempt of each question fail with a 429 (then every other attempt: runs stay alike)."""
+    import hashlib
+
+    seen: dict[str, int] = {}
+    labels = ["A>>B", "A>B", "A=B", "B>A", "B>>A"]
+
+    def respond(request: dict[str, Any], index: int, path: str, authorization: str | None) -> Reply:
+        body = json.dumps(request, sort_keys=True)
+        digest = hashlib.sha256(f"{body}|{path}|{authorization}".encode()).digest()
+        times = seen[body] = seen.get(body, 0) + 1
+        if "(flaky)" in request["messages"][0]["content"] and times % 2 == 1:
+            return Reply(429, {"error": {"message": "slow down"}}, {"Retry-After": "0"})
+        reply = completion(f"Reasons.\n[[{labels[digest[0] % 5]}]]", len(body) // 4, 5 + digest[1] % 5)
+        return reply
+
+    return respond

@@ -70,7 +70,7 @@ def test_cached_verdicts_cost_nothing_and_a_dying_endpoint_leaves_whole_batches(
         first = run_arena(["tournament", "cup.yaml"], cwd=tmp_path, env=env)
         assert first.returncode == 2, first.stderr
         error = first.stderr.splitlines()[-1]
-        assert error.endswith(
+        assert error == (
             f"judge 'openai': {stub.url}/chat/completions: HTTP 503: the judge is down, 2 attempts "
             "(raise retries or timeout, or check the server)"
         ), error
