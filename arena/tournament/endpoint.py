@@ -11,28 +11,13 @@ turn into samples a regenerated block reproduces.
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 from arena.generation.base import Sample, SamplingSettings, request_seed
-from arena.http_chat import ChatClient, ChatEndpoint, Message
+from arena.http_chat import ChatClient, Message
 from arena.rows import as_conversation
 from arena.tournament.executor import GenerationBlock
 
 # Plays the part of a generation backend's name in the settings key of an endpoint's samples.
 ENDPOINT_BACKEND = "endpoint"
-
-
-def endpoint_fingerprint(endpoint: ChatEndpoint) -> str:
-    """What decides an endpoint's answers besides the prompt and the sampling settings; not how it is
-    called (timeout, retries, concurrency, the key's variable)."""
-    payload = {
-        "base_url": endpoint.base_url.rstrip("/"),
-        "model": endpoint.model,
-        "system_prompt": endpoint.system_prompt,
-        "extra_body": endpoint.extra_body,
-    }
-    return "endpoint:" + hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 def request_params(sampling: SamplingSettings, seed: int) -> dict[str, object]:

@@ -1,7 +1,9 @@
 """Fingerprints: what a cached generation or judgment depends on, independent of where files live.
 
 A model directory's fingerprint hashes its files' contents (weights, config, tokenizer), never its path:
-moving or copying a model keeps its cache, retraining it into the same path does not.
+moving or copying a model keeps its cache, retraining it into the same path does not. An entrant without
+weights is fingerprinted by what decides its answers: a file of outputs by its contents, an endpoint by its
+URL, model and request keys; each kind has its own prefix, so no two kinds share cached samples.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from arena.http_chat import ChatEndpoint
 from arena.schema import to_plain
 from arena.tournament.store import TournamentStore
 
@@ -63,3 +66,20 @@ def _is_directory(value: str) -> bool:
         return Path(value).expanduser().is_dir()
     except (OSError, ValueError):
         return False
+
+
+def outputs_fingerprint(path: str) -> str:
+    """The file's contents, never its path: an edited file is a new entrant, a moved one is not."""
+    return "outputs:" + hashlib.sha256(Path(path).expanduser().read_bytes()).hexdigest()
+
+
+def endpoint_fingerprint(endpoint: ChatEndpoint) -> str:
+    """What decides an endpoint's answers besides the prompt and the sampling settings; not how it is
+    called (timeout, retries, concurrency, the key's variable)."""
+    payload = {
+        "base_url": endpoint.base_url.rstrip("/"),
+        "model": endpoint.model,
+        "system_prompt": endpoint.system_prompt,
+        "extra_body": endpoint.extra_body,
+    }
+    return "endpoint:" + hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -13,8 +13,8 @@ from arena.generation.base import Sample
 from arena.http_chat import ChatClient, ChatEndpoint
 from arena.recipes import TournamentRecipe
 from arena.rows import DataSettings, load_rows, prompt_texts
-from arena.tournament.endpoint import endpoint_fingerprint
-from arena.tournament.outputs import match_outputs, outputs_fingerprint, read_outputs
+from arena.tournament.fingerprint import endpoint_fingerprint, outputs_fingerprint
+from arena.tournament.outputs import match_outputs, read_outputs
 
 # Columns of a prompts file that hold its prompts' ids (Arena's own, then Arena-Hard's), first found wins.
 ID_COLUMNS = ("prompt_id", "question_id")

@@ -16,7 +16,6 @@ order, any other count is refused, as is a prompt without outputs: one line, bef
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,11 +36,6 @@ class OutputRecord:
     prompt: str | None
     texts: tuple[str, ...]  # one per sample the record holds
     generator: str | None
-
-
-def outputs_fingerprint(path: str) -> str:
-    """The file's contents, never its path: an edited file is a new entrant, a moved one is not."""
-    return "outputs:" + hashlib.sha256(Path(path).expanduser().read_bytes()).hexdigest()
 
 
 def read_outputs(path: str, key: str) -> list[OutputRecord]:
