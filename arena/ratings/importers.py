@@ -8,6 +8,7 @@ Arena-Hard judgments live in arena.ratings.judgments. docs/importers.md describe
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -193,6 +194,50 @@ def prompt_ids(frame: pd.DataFrame, *candidates: str) -> pd.Series | None:
     return None
 
 
+# Per-response style features a control reads (arena.ratings.style_features), carried through as they are.
+FEATURE_COLUMNS = tuple(f"{name}_{side}" for name in ("len", "headers", "lists", "bold") for side in "ab")
+
+
+def carry_features(
+    frame: pd.DataFrame, out: pd.DataFrame, texts: tuple[str, str] = ("response_a", "response_b")
+) -> None:
+    """Give `out` the response texts (as response_a/response_b) and precomputed features of `frame`, and
+    lmarena's `conv_metadata` (its style control's own counts) as len/headers/lists/bold columns."""
+    for column, target in zip(texts, ("response_a", "response_b"), strict=True):
+        if column in frame.columns:
+            out[target] = frame[column].map(_response_text)
+    for column in FEATURE_COLUMNS:
+        if column in frame.columns:
+            out[column] = frame[column]
+    if "conv_metadata" in frame.columns and not any(c in frame.columns for c in FEATURE_COLUMNS):
+        metadata = [m if isinstance(m, dict) else {} for m in frame["conv_metadata"]]
+        for side in "ab":
+            # Missing counts become NaN, which the control reports as a bad value on that row.
+            out[f"len_{side}"] = [m.get(f"sum_assistant_{side}_tokens", np.nan) for m in metadata]
+            for name, key in (("headers", "header_count"), ("lists", "list_count"), ("bold", "bold_count")):
+                out[f"{name}_{side}"] = [_total(m.get(f"{key}_{side}")) for m in metadata]
+
+
+def _total(counts: object) -> float:
+    """lmarena stores markdown counts per kind ({h1: 2, h2: 0, ...}); a plain number is already a total."""
+    if isinstance(counts, dict):
+        return float(sum(v for v in counts.values() if isinstance(v, int | float)))
+    return float(counts) if isinstance(counts, int | float) else np.nan
+
+
+def _response_text(value: object) -> object:
+    """The 55k layout stores each response as a JSON list of turns ('["Hi!", "..."]'): the turns joined,
+    so that words and markdown lines are counted in the text rather than in its JSON encoding."""
+    if isinstance(value, str) and value.startswith("["):
+        try:
+            turns = json.loads(value)
+        except json.JSONDecodeError:
+            return value
+        if isinstance(turns, list):
+            return "\n\n".join(t for t in turns if isinstance(t, str))
+    return value
+
+
 def lmarena_battles(
     frame: pd.DataFrame, options: ImportOptions, source: str
 ) -> tuple[pd.DataFrame, ImportReport]:
@@ -225,6 +270,7 @@ def lmarena_battles(
     prompts = prompt_ids(frame, "prompt_id", "question_id")
     if prompts is not None:
         out["prompt_id"] = prompts
+    carry_features(frame, out)
     return _kept(out, keep, report, source)
 
 
@@ -261,6 +307,7 @@ def one_hot_battles(
     prompts = prompt_ids(frame, "prompt_id", "question_id", "prompt", "id")
     if prompts is not None:
         out["prompt_id"] = prompts.astype(str)
+    carry_features(frame, out)
     return _kept(out, keep, report, source)
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 from arena.ratings.importers import (
     ImportOptions,
     ImportReport,
+    carry_features,
     check_names,
     fail,
     first_row,
@@ -75,6 +76,7 @@ def alpaca_eval_annotations(
         out["prompt_id"] = prompts
     if "annotator" in frame.columns:
         out["judge"] = frame["annotator"]
+    carry_features(frame, out, texts=("output_1", "output_2"))  # for length control
     if not readable.any():
         raise fail(source, "all rows", "no matches left (every preference is null)")
     return out[readable].reset_index(drop=True), report

@@ -260,3 +260,37 @@ def test_plain_match_table_accepts_lmarenas_both_bad_spelling(tmp_path: Path) ->
     excluded, report = import_matches(tmp_path / "m.csv", options=ImportOptions(both_bad="exclude"))
     assert totals(excluded) == {("a", "b"): (1.0, 1.0)}
     assert report.dropped == {"both-bad ties (--both-bad exclude)": 2}
+
+
+def test_features_for_length_and_style_control_are_carried_through() -> None:
+    """lmarena's conv_metadata (its style control's counts), the 55k texts (JSON lists of turns) and
+    AlpacaEval's outputs reach the converted table as the columns arena.ratings.style_features reads."""
+    from arena.ratings.importers import import_table
+    from arena.ratings.readers import _read_table
+
+    rows = [r for r in lmarena_rows() if r["anony"]]
+    frame, _ = import_table(
+        _read_table(LMARENA, str(LMARENA), "train"), "auto", ImportOptions(anonymous_only=True), "f"
+    )
+    for side in "ab":
+        meta = [r["conv_metadata"] for r in rows]
+        assert frame[f"len_{side}"].tolist() == [m[f"sum_assistant_{side}_tokens"] for m in meta]
+        for name, key in (("headers", "header_count"), ("lists", "list_count"), ("bold", "bold_count")):
+            assert frame[f"{name}_{side}"].tolist() == [float(sum(m[f"{key}_{side}"].values())) for m in meta]
+
+    frame, _ = import_table(
+        pd.read_csv(ONE_HOT, dtype=str, keep_default_na=False), "auto", ImportOptions(), "f"
+    )
+    with ONE_HOT.open(newline="") as handle:
+        raw = list(csv.DictReader(handle))
+    assert frame["response_a"].tolist() == ["\n\n".join(json.loads(r["response_a"])) for r in raw]
+    assert (
+        frame["response_b"].iloc[7]
+        == "Golden leaves drifting / on the cool October breeze / nature's last hurrah"
+    )
+
+    records = json.loads(ALPACA.read_text())
+    frame, _ = import_table(pd.DataFrame(records), "alpaca-eval", ImportOptions(), "f")
+    kept = [r for r in records if r["preference"] is not None]
+    assert frame["response_a"].tolist() == [r["output_1"] for r in kept]
+    assert frame["response_b"].tolist() == [r["output_2"] for r in kept]
