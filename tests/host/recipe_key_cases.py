@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 
 from arena.generation.config import HFBackendConfig
+from arena.http_chat import ChatEndpoint
 from arena.recipes import PluginRef, TrainingSettings
 from arena_plugins.judges import (
     LLMJudgeArgs,
@@ -176,6 +177,13 @@ tournament-openai:
                  template: "Q: {prompt} A: {response_a} B: {response_b}", max_tokens: 64, temperature: 0.0,
                  concurrency: 2, timeout: 30.0, retries: 2, backoff: 0.0, price_input: 1.0, price_output: 2.0,
                  extra_body: {seed: 1}}}
+tournament-entrants:
+  <<: *tournament
+  entrants: [{name: rock, model: $tour/rock}, {name: file, outputs: outputs.jsonl},
+             {name: served, endpoint: {base_url: "$endpoint", model: keys-entrant, api_key_env: ARENA_KEYS_JUDGE_KEY,
+                                       system_prompt: "Play.", timeout: 30.0, retries: 2, backoff: 0.0,
+                                       concurrency: 2, extra_body: {min_tokens: 1}}}]
+  ratings: {bootstrap: 0}
 vllm:
   <<: *tournament
   backend: {name: vllm, args: {dtype: fp32, tensor_parallel_size: 1, gpu_memory_utilization: 0.8, max_model_len: 64,
@@ -273,6 +281,39 @@ KEYS: dict[str, Proof] = {
     "tournament.name": changes("tournament", name="other"),
     "tournament.entrants.name": changes("tournament", entrants__0__name="stone"),
     "tournament.entrants.model": changes("tournament", entrants__2__model=model("tour", "/rock")),
+    "tournament.entrants.outputs": changes("tournament-entrants", entrants__1__outputs="outputs2.jsonl"),
+    "tournament.entrants.endpoint.base_url": changes(
+        "tournament-entrants", entrants__2__endpoint__base_url=model("endpoint", "/other")
+    ),
+    "tournament.entrants.endpoint.model": changes(
+        "tournament-entrants", entrants__2__endpoint__model="other"
+    ),
+    "tournament.entrants.endpoint.api_key_env": changes(
+        "tournament-entrants", entrants__2__endpoint__api_key_env="ARENA_KEYS_JUDGE_KEY2"
+    ),
+    "tournament.entrants.endpoint.system_prompt": changes(
+        "tournament-entrants", entrants__2__endpoint__system_prompt="Play well."
+    ),
+    "tournament.entrants.endpoint.extra_body": changes(
+        "tournament-entrants", entrants__2__endpoint__extra_body={"min_tokens": 2}
+    ),
+    "tournament.entrants.endpoint.timeout": read(
+        "tournament-entrants", ChatEndpoint, SENDING, entrants__2__endpoint__timeout=10.0
+    ),
+    "tournament.entrants.endpoint.retries": read(
+        "tournament-entrants", ChatEndpoint, SENDING, entrants__2__endpoint__retries=4
+    ),
+    "tournament.entrants.endpoint.concurrency": read(
+        "tournament-entrants", ChatEndpoint, SENDING, entrants__2__endpoint__concurrency=1
+    ),
+    # A backoff is waited only before a retry: the stub fails each request's first attempt when asked to.
+    "tournament.entrants.endpoint.backoff": read(
+        "tournament-entrants",
+        ChatEndpoint,
+        SENDING,
+        entrants__2__endpoint__backoff=0.01,
+        entrants__2__endpoint__system_prompt="(flaky)",
+    ),
     "tournament.judge.name": changes(
         "tournament", judge={"name": "reward-table", "args": {"rewards": {"rock": 1}}}
     ),

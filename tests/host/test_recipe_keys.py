@@ -197,6 +197,13 @@ def write_inputs(workdir: Path) -> None:
             "".join(json.dumps({"question": q, "prompt": q[::-1]}) + "\n" for q in texts)
         )
     (workdir / "prompts.txt").write_text("\n".join(questions) + "\n")
+    for name, move in (
+        ("outputs.jsonl", "rock"),
+        ("outputs2.jsonl", "paper"),
+    ):  # files of outputs as entrants
+        (workdir / name).write_text(
+            "".join(json.dumps({"prompt": q, "text": move}) + "\n" for q in questions)
+        )
     (workdir / "not-a-model").mkdir()  # a folder, but no model in it
     (workdir / "not-a-model" / "notes.txt").write_text("weights to come\n")
 
