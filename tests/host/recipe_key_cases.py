@@ -189,6 +189,12 @@ vllm:
   backend: {name: vllm, args: {dtype: fp32, tensor_parallel_size: 1, gpu_memory_utilization: 0.8, max_model_len: 64,
                                enforce_eager: true, threads: 1, trust_remote_code: false,
                                engine_args: {max_num_seqs: 4}}}
+vllm-judge:
+  <<: *tournament
+  judge: {name: vllm, args: {model: $game, system: "Judge.", template: "Q: {prompt} A: {response_a} B: {response_b}",
+                             max_tokens: 16, max_response_tokens: 8,
+                             engine: {dtype: fp32, tensor_parallel_size: 1, gpu_memory_utilization: 0.8,
+                                      max_model_len: 64, enforce_eager: true, threads: 1, trust_remote_code: false}}}
 ray:
   <<: *tournament
   executor: {name: ray, args: {num_cpus: 8, generation_workers: 2, judge_workers: 1, cpus_per_worker: 1.0,
@@ -458,6 +464,31 @@ KEYS: dict[str, Proof] = {
         SENDING,
         judge__args__backoff=0.01,
         judge__args__system="(flaky)",
+    ),
+    # the vllm judge, on a stand-in engine (what reaches vllm.LLM and generate, and the verdicts that follow)
+    "judges.vllm.model": changes("vllm-judge", judge__args__model=model("game2")),
+    "judges.vllm.system": changes("vllm-judge", judge__args__system="Be fair."),
+    "judges.vllm.template": changes("vllm-judge", judge__args__template="{response_b} {response_a}"),
+    "judges.vllm.verdicts": changes(
+        "vllm-judge", judge__args__verdicts={"A>>B": 0.9, "A>B": 0.6, "A=B": 0.5, "B>A": 0.4, "B>>A": 0.1}
+    ),
+    "judges.vllm.max_tokens": changes("vllm-judge", judge__args__max_tokens=8),
+    "judges.vllm.max_response_tokens": changes("vllm-judge", judge__args__max_response_tokens=2),
+    "judges.vllm.engine.dtype": changes("vllm-judge", judge__args__engine__dtype="bf16"),
+    "judges.vllm.engine.tensor_parallel_size": changes(
+        "vllm-judge", judge__args__engine__tensor_parallel_size=2
+    ),
+    "judges.vllm.engine.gpu_memory_utilization": changes(
+        "vllm-judge", judge__args__engine__gpu_memory_utilization=0.5
+    ),
+    "judges.vllm.engine.kv_cache_gb": changes(
+        "vllm-judge", judge__args__engine__kv_cache_gb=2.0, judge__args__engine__gpu_memory_utilization=0.9
+    ),
+    "judges.vllm.engine.max_model_len": changes("vllm-judge", judge__args__engine__max_model_len=128),
+    "judges.vllm.engine.enforce_eager": changes("vllm-judge", judge__args__engine__enforce_eager=False),
+    "judges.vllm.engine.threads": changes("vllm-judge", judge__args__engine__threads=2),
+    "judges.vllm.engine.trust_remote_code": changes(
+        "vllm-judge", judge__args__engine__trust_remote_code=True
     ),
     # backends (vllm: what reaches vllm.LLM)
     "backends.hf.batch_size": changes("tournament", backend__args__batch_size=1),

@@ -54,6 +54,42 @@ class FakeVLLM:
         return object()
 
 
+class FakeJudgeVLLM(FakeVLLM):
+    """FakeVLLM whose engine also generates: each reply is a verdict `[[LABEL]]` that follows from the
+    prompt's token ids and the sampling params (a hash), so that what reaches `generate` decides it."""
+
+    LABELS = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
+
+    def __init__(self, tokenizer: Any) -> None:
+        super().__init__()
+        self.replies = [
+            tokenizer(f"[[{label}]]", add_special_tokens=False)["input_ids"] for label in self.LABELS
+        ]
+        self.params: list[dict[str, Any]] = []
+
+    def SamplingParams(self, **kwargs: Any) -> Any:  # noqa: N802 - vllm's name
+        return types.SimpleNamespace(**kwargs)
+
+    def LLM(self, model: str, **kwargs: Any) -> object:  # noqa: N802 - vllm's name
+        super().LLM(model, **kwargs)
+        return types.SimpleNamespace(generate=self.generate)
+
+    def generate(
+        self, requests: list[dict[str, Any]], params: list[Any], use_tqdm: bool = False
+    ) -> list[Any]:
+        import hashlib
+
+        outputs = []
+        for request, param in zip(requests, params, strict=True):
+            self.params.append(dict(sorted(vars(param).items())))
+            digest = hashlib.sha256(repr((request["prompt_token_ids"], vars(param))).encode()).digest()
+            ids = self.replies[digest[0] % len(self.replies)]
+            flat = types.SimpleNamespace(logprobs=[0.0] * len(ids), start_indices=list(range(len(ids))))
+            completion = types.SimpleNamespace(token_ids=list(ids), logprobs=flat)
+            outputs.append(types.SimpleNamespace(outputs=[completion]))
+        return outputs
+
+
 class _Ref:
     def __init__(self, ray: FakeRay) -> None:
         ray.in_flight += 1

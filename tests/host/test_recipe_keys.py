@@ -38,7 +38,7 @@ from arena.recipes import RECIPE_KINDS, apply_override, parse_recipe
 from arena.tiny import build_tiny_model
 from arena.tournament.executor import PluginSpec
 from tests.host.recipe_key_cases import IGNORED, KEYS, SCENARIOS, Proof, scenario
-from tests.host.recipe_key_fakes import FakeRay, FakeVLLM, recording_reads
+from tests.host.recipe_key_fakes import FakeJudgeVLLM, FakeRay, FakeVLLM, recording_reads
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE_FILE = "recipe.yaml"
@@ -280,7 +280,7 @@ def test_changing_a_key_changes_the_run_or_is_refused(
     key: str, host: Any, models: dict[str, str], tmp_path: Path
 ) -> None:
     proof = KEYS[key]
-    if proof.scenario in ("vllm", "ray"):
+    if proof.scenario in STAND_INS:
         return check_stand_in(key, proof, host, models, tmp_path)
     base, changed = _perturbed(proof, models)
     if proof.effect == "read":
@@ -304,7 +304,7 @@ def test_changing_a_key_changes_the_run_or_is_refused(
 def check_stand_in(key: str, proof: Proof, host: Any, models: dict[str, str], tmp_path: Path) -> None:
     """vLLM's and Ray's args, where they are consumed: what reaches `vllm.LLM` / Ray changes."""
     base, changed = _perturbed(proof, models)
-    run: Callable[[dict[str, Any], Any], Any] = run_vllm if proof.scenario == "vllm" else run_ray
+    run: Callable[[dict[str, Any], Any], Any] = STAND_INS[proof.scenario]
     with inside(tmp_path / "base"):
         before = run(base, host)
     with inside(tmp_path / "changed"):
@@ -334,6 +334,42 @@ def run_vllm(raw: dict[str, Any], host: Any) -> Any:
     torch.set_num_threads = engine.restore_set_num_threads
     torch.set_num_threads(threads)
     return {**fake.kwargs, "threads": set_threads}
+
+
+def run_vllm_judge(raw: dict[str, Any], host: Any) -> Any:
+    """The `vllm` judge's run on a stand-in engine: what reaches `vllm.LLM` and `generate`, and the verdicts
+    and counters that follow (the stand-in's replies hash the prompt tokens and the sampling params)."""
+    import torch
+
+    from arena.generation import vllm as backend
+    from arena.policy import load_tokenizer
+
+    try:
+        recipe = parse_recipe(RECIPE_FILE, raw, registries=host.registries)
+    except RecipeError as exc:
+        return exc
+    fake, threads = FakeJudgeVLLM(load_tokenizer(recipe.judge.args.model)), torch.get_num_threads()
+    prompts = ["Pick one:", "Your move, Anna."]
+    first, second = ["rock, then paper, then scissors again", "paper"], ["scissors", "rock and rock and rock"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.cuda, "is_available", lambda: True)
+        patch.setattr(backend, "import_vllm", lambda: fake)
+        judge = host.judges.get("vllm").build(recipe.judge.args)
+        try:
+            verdicts = judge.compare(prompts, first, second)
+        finally:
+            engine, backend._ENGINE = backend._ENGINE, None  # the stand-in has nothing to shut down
+    set_threads = torch.get_num_threads()
+    if engine is not None:
+        torch.set_num_threads = engine.restore_set_num_threads
+    torch.set_num_threads(threads)
+    return {
+        **fake.kwargs,
+        "threads": set_threads,
+        "params": fake.params,
+        "compare": verdicts,
+        **judge.counters(),
+    }
 
 
 def run_ray(raw: dict[str, Any], host: Any) -> Any:
@@ -475,3 +511,10 @@ def test_eval_fraction_on_an_online_algorithm_evaluates_on_the_held_out_prompts(
     # Half of the 4 distinct prompts, drawn with training.seed (0), as data.eval_fraction says.
     assert len(evaluated) == 1 and sorted(evaluated[0]) == sorted(random.Random(0).sample(questions, 2))
     assert summary["examples"] == 2 and 0.0 <= summary["preference_vs_reference"] <= 1.0
+
+
+STAND_INS: dict[str, Callable[[dict[str, Any], Any], Any]] = {
+    "vllm": run_vllm,
+    "ray": run_ray,
+    "vllm-judge": run_vllm_judge,
+}
