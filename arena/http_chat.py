@@ -136,12 +136,17 @@ class ChatClient:
         self, requests: Sequence[tuple[Sequence[Message], dict[str, Any]]]
     ) -> list[list[ChatReply]]:
         """Many requests, `concurrency` at a time; results in request order. The first that fails for
-        good raises (the ones in flight finish first, so nothing is left running)."""
+        good raises, once the requests in flight have finished; the queued ones are never sent."""
         if len(requests) <= 1 or self.endpoint.concurrency == 1:
             return [self.complete(messages, **params) for messages, params in requests]
         with ThreadPoolExecutor(self.endpoint.concurrency) as pool:
             futures = [pool.submit(self.complete, messages, **params) for messages, params in requests]
-            return [future.result() for future in futures]
+            try:
+                return [future.result() for future in futures]
+            except BaseException:
+                for future in futures:  # the queued ones are not sent; those in flight finish
+                    future.cancel()
+                raise
 
     def _count(self, key: str, amount: int = 1) -> None:
         with self._lock:
