@@ -198,7 +198,7 @@ class OpenAIJudgeArgs:
     # The verdict labels the judge may write as [[LABEL]], each with P(response A beats response B).
     verdicts: dict[str, float] = field(default_factory=_verdicts)
     max_tokens: Annotated[int, Range(1)] = 2048  # room for the reasoning before the verdict
-    temperature: Annotated[float, Range(0)] = 0.0
+    temperature: Annotated[float, Range(0)] = 0.0  # 0: the same question gets the same verdict
     concurrency: Annotated[int, Range(1)] = 8  # requests in flight at once
     timeout: Annotated[float, Positive] = 120.0  # seconds per request
     retries: Annotated[int, Range(0)] = 5  # on HTTP 429, 5xx, timeouts and refused connections
@@ -233,8 +233,8 @@ class VLLMJudgeArgs:
     model: Annotated[str, ModelRef()]  # the judge model: a local directory or a hub id
     system: str = VERDICT_SYSTEM  # put before the question in the one user turn; "" for none
     template: str = VERDICT_TEMPLATE  # as for `openai`
-    verdicts: dict[str, float] = field(default_factory=_verdicts)
-    max_tokens: Annotated[int, Range(1)] = 2048
+    verdicts: dict[str, float] = field(default_factory=_verdicts)  # as for `openai`
+    max_tokens: Annotated[int, Range(1)] = 2048  # room for the reasoning before the verdict (greedy)
     max_response_tokens: Annotated[int, Range(1)] = 1024  # longer responses are cut (and counted)
     engine: VLLMBackendConfig = field(default_factory=VLLMBackendConfig)  # as the vllm backend's args
 
