@@ -35,8 +35,9 @@ from arena.errors import ArenaError
               "(leaderbot's default).")  # fmt: skip
 @click.option("--anonymous-only", "anonymous_only", is_flag=True,
               help="Keep only anonymous battles (anony true), as lmarena's leaderboard does.")  # fmt: skip
-@click.option("--strong-weight", "strong_weight", default=3, show_default=True, type=click.IntRange(min=1),
-              help="Arena-Hard: matches a strong verdict (A>>B, B>>A) counts for (Arena-Hard's --weight).")  # fmt: skip
+@click.option("--strong-weight", "strong_weight", default=None, metavar="N", type=click.IntRange(min=1),
+              help="Arena-Hard: matches a strong verdict (A>>B, B>>A) counts for (default 3, as Arena-Hard's "
+              "--weight).")  # fmt: skip
 @click.option("--arena-hard-baseline", "arena_hard_baseline", default=None, metavar="MODEL",
               help="Arena-Hard: the baseline of files that do not name it (default gpt-4-0314).")  # fmt: skip
 @click.option("--anchor", default=None, metavar="MODEL=RATING",
@@ -52,7 +53,7 @@ def leaderboard(
     split: str,
     both_bad: str | None,
     anonymous_only: bool,
-    strong_weight: int,
+    strong_weight: int | None,
     arena_hard_baseline: str | None,
     anchor: str | None,
     control: str | None,

@@ -9,7 +9,7 @@ Arena-Hard judgments live in arena.ratings.judgments. docs/importers.md describe
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,13 +40,15 @@ class ImportOptions:
 
     both_bad: str | None = None  # "tie" or "exclude"; None: the format's default (docs/importers.md)
     anonymous_only: bool = False  # lmarena: keep only battles with anony true
-    strong_weight: int = 3  # Arena-Hard: matches counted for a strong verdict (A>>B), its show_result default
+    strong_weight: int | None = (
+        None  # Arena-Hard: matches a strong verdict (A>>B) counts; None: its default 3
+    )
     baseline: str | None = None  # Arena-Hard: the baseline model (v0.1 files do not name it)
 
     def __post_init__(self) -> None:
         if self.both_bad is not None and self.both_bad not in BOTH_BAD:
             raise ArenaError(f"--both-bad: expected one of {', '.join(BOTH_BAD)}, got {self.both_bad!r}")
-        if self.strong_weight < 1:
+        if self.strong_weight is not None and self.strong_weight < 1:
             raise ArenaError(f"--strong-weight: expected a whole number >= 1, got {self.strong_weight}")
 
 
@@ -73,13 +75,12 @@ def fail(source: str, where: str, message: str) -> ArenaError:
     return ArenaError(f"{source}: {where}: {message}")
 
 
-def listed(columns: object) -> str:
-    names = [str(c) for c in columns]  # type: ignore[attr-defined]
-    return ", ".join(names) or "none"
+def listed(columns: Iterable[object]) -> str:
+    return ", ".join(str(c) for c in columns) or "none"
 
 
-def missing_columns(columns: object, fmt: str) -> list[str]:
-    present = {str(c) for c in columns}  # type: ignore[attr-defined]
+def missing_columns(columns: Iterable[object], fmt: str) -> list[str]:
+    present = {str(c) for c in columns}
     return [c for c in REQUIRED[fmt] if c not in present]
 
 
@@ -336,6 +337,29 @@ def _kept(
     return frame[keep].reset_index(drop=True), report
 
 
+# The formats each option means something for: given with another, it would be silently ignored.
+APPLIES_TO = {
+    "--both-bad": ("matches", "lmarena", "leaderbot"),
+    "--anonymous-only": ("matches", "lmarena", "55k"),
+    "--strong-weight": ("arena-hard",),
+    "--arena-hard-baseline": ("arena-hard",),
+}
+
+
+def check_options_apply(options: ImportOptions, fmt: str, source: str) -> None:
+    given = {
+        "--both-bad": options.both_bad is not None,
+        "--anonymous-only": options.anonymous_only,
+        "--strong-weight": options.strong_weight is not None,
+        "--arena-hard-baseline": options.baseline is not None,
+    }
+    for flag, formats in APPLIES_TO.items():
+        if given[flag] and fmt not in formats:
+            raise ArenaError(
+                f"{source}: {flag} applies to --format {', '.join(formats)}; this file reads as {fmt}"
+            )
+
+
 TableImporter = Callable[[pd.DataFrame, ImportOptions, str], tuple[pd.DataFrame, ImportReport]]
 
 
@@ -363,6 +387,7 @@ def import_table(
         raise fail(
             source, "header", f"--format leaderbot needs a JSON object with keys {', '.join(REQUIRED[fmt])}"
         )
+    check_options_apply(options, fmt, source)
     if fmt != "matches":  # matches_from_frame names what a match table lacks, as it always has
         require_columns(frame, fmt, source)
     if len(frame) == 0:

@@ -28,6 +28,7 @@ from arena.ratings.importers import (
 # Arena-Hard v0.1's show_result.py compares every model with this baseline; its judgment files do not
 # name it, so it is the default here too (--arena-hard-baseline or a `baseline` field overrides it).
 ARENA_HARD_BASELINE = "gpt-4-0314"
+ARENA_HARD_STRONG_WEIGHT = 3  # show_result.py --weight: matches a strong verdict counts for
 # A verdict read from the first model's side (position A): +1 A wins, -1 B wins, 0 a tie; `strong` marks
 # the verdicts Arena-Hard counts `--weight` times (3 by default).
 VERDICTS: dict[str, tuple[int, bool]] = {
@@ -92,6 +93,7 @@ def arena_hard_judgments(
     report = ImportReport("Arena-Hard judgments", len(frame))
     check_names(frame, ("model",), source)
     default_baseline = options.baseline or ARENA_HARD_BASELINE
+    strong_weight = options.strong_weight or ARENA_HARD_STRONG_WEIGHT
     question = prompt_ids(frame, "question_id", "uid")
     assert question is not None  # require_columns checked it
     rows: list[dict[str, Any]] = []
@@ -113,7 +115,7 @@ def arena_hard_judgments(
             sign, strong = VERDICTS[str(score).strip()]
             # Game 1 has the baseline in position A, game 2 the model: read the verdict from the model's side.
             model_side = -sign if position == 0 else sign
-            weight = options.strong_weight if strong else 1
+            weight = strong_weight if strong else 1
             rows.append(
                 {
                     "model_a": str(record_model).strip(),
@@ -128,7 +130,7 @@ def arena_hard_judgments(
     report.drop("null scores", null)
     report.drop("unreadable scores", unreadable)
     report.notes.append(
-        f"strong verdicts (A>>B, B>>A) count {options.strong_weight} matches; baseline {default_baseline}"
+        f"strong verdicts (A>>B, B>>A) count {strong_weight} matches; baseline {default_baseline}"
     )
     if not rows:
         raise fail(source, "all rows", "no matches left (no game has a readable score)")

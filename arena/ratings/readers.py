@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from arena.errors import ArenaError
-from arena.ratings.importers import REQUIRED, ImportOptions, ImportReport, import_table
+from arena.ratings.importers import REQUIRED, ImportOptions, ImportReport, check_options_apply, import_table
 from arena.ratings.matches import Matches, matches_from_frame
 
 SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json", ".parquet", ".pq")
@@ -45,6 +45,7 @@ def import_matches(
                 f"{source}: header: --format {format} needs a table, and this is leaderbot's "
                 "{models, X, Y} counts (use --format leaderbot or auto)"
             )
+        check_options_apply(options, "leaderbot", source)
         report = ImportReport("leaderbot counts", len(table["X"]))
         both_bad_as_tie = options.both_bad == "tie"
         report.notes.append(

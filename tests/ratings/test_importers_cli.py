@@ -154,6 +154,15 @@ BAD_INPUT = [
      "or null)"),
     ("null-games.jsonl", '{"question_id": "q", "model": "m", "games": [{"score": null}, {"score": null}]}\n', [],
      "all rows: no matches left (no game has a readable score)"),
+    # An option for another format would be silently ignored: it is refused instead.
+    ("weight.jsonl", LMARENA_ROW, ["--strong-weight", "1"],
+     "--strong-weight applies to --format arena-hard; this file reads as lmarena"),
+    ("baseline.csv", "model_a,model_b,p_a\na,b,0.5\n", ["--arena-hard-baseline", "gpt-4-0314"],
+     "--arena-hard-baseline applies to --format arena-hard; this file reads as matches"),
+    ("both-bad.json", '[{"generator_1": "a", "generator_2": "b", "preference": 1}]', ["--both-bad", "tie"],
+     "--both-bad applies to --format matches, lmarena, leaderbot; this file reads as alpaca-eval"),
+    ("anonymous.jsonl", '{"question_id": "q", "model": "m", "games": [{"score": "A>B"}]}\n', ["--anonymous-only"],
+     "--anonymous-only applies to --format matches, lmarena, 55k; this file reads as arena-hard"),
 ]  # fmt: skip
 
 
