@@ -40,9 +40,7 @@ class ImportOptions:
 
     both_bad: str | None = None  # "tie" or "exclude"; None: the format's default (docs/importers.md)
     anonymous_only: bool = False  # lmarena: keep only battles with anony true
-    strong_weight: int | None = (
-        None  # Arena-Hard: matches a strong verdict (A>>B) counts; None: its default 3
-    )
+    strong_weight: int | None = None  # Arena-Hard: matches per strong verdict (A>>B); None: 3
     baseline: str | None = None  # Arena-Hard: the baseline model (v0.1 files do not name it)
 
     def __post_init__(self) -> None:
