@@ -16,8 +16,9 @@ from arena.rows import DataSettings, load_rows, prompt_texts
 from arena.tournament.fingerprint import endpoint_fingerprint, outputs_fingerprint
 from arena.tournament.outputs import match_outputs, read_outputs
 
-# Columns of a prompts file that hold its prompts' ids (Arena's own, then Arena-Hard's), first found wins.
-ID_COLUMNS = ("prompt_id", "question_id")
+# Columns of a prompts file that hold its prompts' ids (Arena's own, then Arena-Hard v0.1's and v2's), first
+# found wins.
+ID_COLUMNS = ("prompt_id", "question_id", "uid")
 
 
 def load_prompts(recipe: TournamentRecipe, plugins: Any) -> list[str]:
@@ -39,7 +40,7 @@ def load_prompts(recipe: TournamentRecipe, plugins: Any) -> list[str]:
 
 
 def prompt_ids(recipe: TournamentRecipe, prompts: list[str]) -> dict[str, str]:
-    """{prompt text: id} when the prompts file has a `prompt_id` or `question_id` column, else {} (a .txt
+    """{prompt text: id} when the prompts file has a `prompt_id`, `question_id` or `uid` column, else {} (a .txt
     file or a task: prompts are known by their text). Each played prompt keeps its first row's id."""
     source = recipe.prompts
     if source is None or Path(source.path).expanduser().suffix == ".txt":

@@ -3,11 +3,14 @@
 Accepted records (a JSON list, or one JSON object per line of a .jsonl file; the layout is read per record):
 
 - AlpacaEval `model_outputs.json`: {instruction, output, generator, dataset?}
-- Arena-Hard answers: {question_id, model_id or model, choices: [{turns: [{content}]}]}; each choice is a sample
+- Arena-Hard v0.1 answers: {question_id, model_id, choices: [{turns: [{content}]}]}; each choice is a sample
+- Arena-Hard v2 answers: {uid, model, messages: [..., {role: user, content}, {role: assistant, content:
+  {answer} or text}]}
 - Arena: {prompt_id or prompt, text}
 
-A record names its prompt by id (`question_id`, `prompt_id`) and/or by text (`instruction`, `prompt`). Where
-the tournament's prompts have ids (a `prompt_id` or `question_id` column in the prompts file) and the record
+A record names its prompt by id (`question_id`, `prompt_id`, `uid`) and/or by text (`instruction`, `prompt`,
+the last user message). Where the tournament's prompts have ids (a `prompt_id`, `question_id` or `uid` column
+in the prompts file) and the record
 has one, the id decides; otherwise the exact prompt text does. Records for prompts the tournament does not
 play are ignored (a file may cover a larger set). Per prompt, with `n` samples per prompt: one output plays
 every sample (like greedy decoding, the entrant always answers the same), n or more give the first n in file
@@ -83,22 +86,28 @@ def _record(item: Any, path: str, where: str, key: str) -> OutputRecord:
 
     if not isinstance(item, dict):
         raise refuse("an object (AlpacaEval, Arena-Hard or Arena outputs)")
-    prompt_id = next((item[k] for k in ("question_id", "prompt_id") if item.get(k) is not None), None)
+    prompt_id = next((item[k] for k in ("question_id", "prompt_id", "uid") if item.get(k) is not None), None)
     if prompt_id is not None and not isinstance(prompt_id, (str, int)):
-        raise refuse("a string or integer question_id/prompt_id")
+        raise refuse("a string or integer question_id/prompt_id/uid")
     prompt = next((item[k] for k in ("instruction", "prompt") if item.get(k) is not None), None)
     if prompt is not None and not isinstance(prompt, str):
         raise refuse("a string instruction/prompt")
-    if prompt_id is None and prompt is None:
-        raise refuse("a prompt id (question_id, prompt_id) or the prompt's text (instruction, prompt)")
     if isinstance(item.get("output"), str):
         texts: tuple[str, ...] = (item["output"],)
     elif isinstance(item.get("text"), str):
         texts = (item["text"],)
     elif "choices" in item:
         texts = _choices(item["choices"], refuse)
+    elif "messages" in item:
+        asked, answer = _messages(item["messages"], refuse)
+        prompt, texts = prompt if prompt is not None else asked, (answer,)
     else:
-        raise refuse("the output as a string `output` (AlpacaEval), `text` (Arena) or `choices` (Arena-Hard)")
+        raise refuse(
+            "the output as a string `output` (AlpacaEval), `text` (Arena), `choices` (Arena-Hard v0.1) "
+            "or `messages` (Arena-Hard v2)"
+        )
+    if prompt_id is None and prompt is None:
+        raise refuse("a prompt id (question_id, prompt_id, uid) or the prompt's text (instruction, prompt)")
     generator = next((item[k] for k in ("generator", "model_id", "model") if item.get(k) is not None), None)
     return OutputRecord(
         where,
@@ -127,6 +136,21 @@ def _choices(choices: Any, refuse: Any) -> tuple[str, ...]:
     return tuple(texts)
 
 
+def _messages(messages: Any, refuse: Any) -> tuple[str, str]:
+    """Arena-Hard v2's answer: (the last user message, the assistant's answer after it); the answer is the
+    message's text or its `answer` (reasoning models also store a `reasoning`, which is not played)."""
+    if not isinstance(messages, list) or len(messages) < 2 or not all(isinstance(m, dict) for m in messages):
+        raise refuse("`messages` as a list of {role, content}, a user message then the assistant's")
+    last, before = messages[-1], messages[-2]
+    content = last.get("content")
+    answer = content.get("answer") if isinstance(content, dict) else content
+    if last.get("role") != "assistant" or not isinstance(answer, str):
+        raise refuse("the last message from the assistant, its content a string or {answer: string}")
+    if before.get("role") != "user" or not isinstance(before.get("content"), str):
+        raise refuse("a user message with string content before the assistant's answer")
+    return before["content"], answer
+
+
 def match_outputs(
     records: list[OutputRecord],
     prompts: list[str],
@@ -151,8 +175,8 @@ def match_outputs(
             raise RecipeKeyError(
                 key,
                 f"entrant '{entrant}': '{path}' {record.where} names its prompt only by id "
-                f"({record.prompt_id}) and the tournament's prompts have no ids (add a prompt_id or "
-                "question_id column to the prompts file)",
+                f"({record.prompt_id}) and the tournament's prompts have no ids (add a prompt_id, "
+                "question_id or uid column to the prompts file)",
             )
         if prompt is not None:
             texts[prompt].extend(record.texts)

@@ -65,6 +65,19 @@ def test_each_layout_by_id_and_by_text(tmp_path: Path) -> None:
     own = _write(
         tmp_path / "own.jsonl", [{"prompt": "Second prompt", "text": "O2"}, {"prompt_id": "7", "text": "O1"}]
     )
+    # Arena-Hard v2: by uid where the prompts have ids, else by the last user message; {answer} or text.
+    v2 = _write(
+        tmp_path / "v2.jsonl",
+        [
+            {"uid": "8", "model": "m", "messages": [{"role": "user", "content": "Second prompt"},
+                                                   {"role": "assistant", "content": {"answer": "V8"}}]},
+            {"uid": "7", "model": "m", "messages": [{"role": "system", "content": "S"},
+                                                   {"role": "user", "content": "First prompt"},
+                                                   {"role": "assistant", "content": "V7"}]},
+        ],
+    )  # fmt: skip
+    assert _match(v2, IDS, 1) == {"First prompt": ["V7"], "Second prompt": ["V8"]}
+    assert _match(v2, {}, 1) == {"First prompt": ["V7"], "Second prompt": ["V8"]}
     assert _match(alpaca, {}, 2) == {"First prompt": ["A0", "A0"], "Second prompt": ["A1", "A1"]}
     assert _match(alpaca, IDS, 1) == {"First prompt": ["A0"], "Second prompt": ["A1"]}
     assert _match(hard, IDS, 2) == {"First prompt": ["H7a", "H7b"], "Second prompt": ["H8a", "H8b"]}
@@ -82,7 +95,7 @@ def test_matching_problems_are_one_line(tmp_path: Path) -> None:
     hard = _write(tmp_path / "a.jsonl", [{"question_id": 7, "choices": [{"turns": [{"content": "x"}]}]}])
     assert _problem(hard, ids={}) == (
         "entrant 'e': 'a.jsonl' line 1 names its prompt only by id (7) and the tournament's prompts have "
-        "no ids (add a prompt_id or question_id column to the prompts file)"
+        "no ids (add a prompt_id, question_id or uid column to the prompts file)"
     )
     assert _problem(hard) == "entrant 'e': 'a.jsonl' has no output for 1 of 2 prompts (8 'Second prompt')"
     two = _write(tmp_path / "b.jsonl", [{"prompt": p, "text": t} for p in PROMPTS for t in ("x", "y")])
@@ -115,13 +128,14 @@ def test_matching_problems_are_one_line(tmp_path: Path) -> None:
         (
             "a.json",
             '[{"output": "y"}]',
-            "'a.json' item 1: expected a prompt id (question_id, prompt_id) or the prompt's text (instruction, prompt)",
+            "'a.json' item 1: expected a prompt id (question_id, prompt_id, uid) or the prompt's text (instruction, "
+            "prompt)",
         ),
         (
             "a.json",
             '[{"instruction": "x", "output": 3}]',
-            "'a.json' item 1: expected the output as a string `output` (AlpacaEval), `text` (Arena) or "
-            "`choices` (Arena-Hard)",
+            "'a.json' item 1: expected the output as a string `output` (AlpacaEval), `text` (Arena), "
+            "`choices` (Arena-Hard v0.1) or `messages` (Arena-Hard v2)",
         ),
         (
             "a.json",
@@ -138,6 +152,18 @@ def test_matching_problems_are_one_line(tmp_path: Path) -> None:
             '{"question_id": 1, "choices": [{"turns": [{"content": "a"}, {"content": "b"}]}]}\n',
             "'a.jsonl' line 1: expected each choice with exactly one turn (`turns: [{content}]`; multi-turn "
             "answers are not read)",
+        ),
+        (
+            "a.jsonl",
+            '{"uid": "1", "messages": [{"role": "user", "content": "x"}, {"role": "user", "content": "y"}]}\n',
+            "'a.jsonl' line 1: expected the last message from the assistant, its content a string or "
+            "{answer: string}",
+        ),
+        (
+            "a.jsonl",
+            '{"uid": "1", "messages": [{"role": "user", "content": "x"}]}\n',
+            "'a.jsonl' line 1: expected `messages` as a list of {role, content}, a user message then the "
+            "assistant's",
         ),
         (
             "a.json",
