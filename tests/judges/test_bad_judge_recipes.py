@@ -96,7 +96,7 @@ def test_unknown_judge_is_named_with_the_installed_ones(tmp_path: Path) -> None:
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == (
         "recipe.yaml: judge: unknown judge 'reward-modle' (did you mean 'reward-model'?); "
-        "expected one of: llm, oracle, preference-model, reward-model\n"
+        "expected one of: llm, openai, oracle, preference-model, reward-model, vllm\n"
     )
 
 
