@@ -168,10 +168,8 @@ def _play(
     fingerprints = {s.name: s.fingerprint or model_fingerprint(str(s.model), store) for s in sources}
     stage = time.perf_counter()
     played = Played(fingerprints, {}, [])
-    for source in sources:
-        if (
-            source.samples is not None
-        ):  # a file's outputs, stored like samples (the store then holds the board)
+    for source in sources:  # a file's outputs are stored like samples: the store holds the whole board
+        if source.samples is not None:
             rows = [(i, sample) for prompt in prompts for i, sample in enumerate(source.samples[prompt])]
             store.add_samples(fingerprints[source.name], OUTPUTS_SETTINGS, rows)
             played.from_files += len(rows)
@@ -237,7 +235,7 @@ def _generate_endpoints(
     """What endpoint entrants lack, asked from this process (the server does the work), block by block,
     each stored at once like a model's."""
     clients = {s.name: s.client for s in sources if s.client is not None}
-    entrants = [(name, recipe_entrant_url(recipe, name)) for name in clients]
+    entrants = [(name, client.endpoint.url) for name, client in clients.items()]
     n = recipe.samples_per_prompt
     blocks = plan_blocks(
         store, entrants, fingerprints, ENDPOINT_BACKEND, prompts, n, sampling, recipe.commit_every
@@ -251,12 +249,6 @@ def _generate_endpoints(
                 played.stored += stored
                 advance(len(block.prompts))
     played.endpoint_counters = {name: client.counters() for name, client in clients.items()}
-
-
-def recipe_entrant_url(recipe: TournamentRecipe, name: str) -> str:
-    entrant = next(e for e in recipe.entrants if e.name == name)
-    assert entrant.endpoint is not None
-    return entrant.endpoint.url
 
 
 def make_executor(recipe: TournamentRecipe, plugins: Any) -> Executor:
