@@ -240,6 +240,9 @@ class RatingSettings:
     seed: int = 0  # of the bootstrap
     # Also show the quantal-response equilibrium p = softmax(A p / T) at this temperature (null: not shown).
     nash_temperature: Annotated[float, Positive] | None = None
+    # Control both rating columns for the responses' length (words), or style (length, markdown headers,
+    # lists, bold): the Nash game and Elo are fitted with those differences set to zero (docs/ratings.md).
+    control: Literal["none", "length", "style"] = "none"
 
 
 @dataclass

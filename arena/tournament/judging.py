@@ -135,5 +135,15 @@ def match_rows(
             p_a = sigmoid_preference(scores[(prompt, text_a)], scores[(prompt, text_b)])
         else:
             p_a = 0.5 * (judgments[(prompt, text_a, text_b)] + 1.0 - judgments[(prompt, text_b, text_a)])
-        rows.append({"model_a": a, "model_b": b, "p_a": p_a, "prompt_id": index, "judge": judge_name})
+        rows.append(
+            {
+                "model_a": a,
+                "model_b": b,
+                "p_a": p_a,
+                "prompt_id": index,
+                "judge": judge_name,
+                "response_a": text_a,  # for ratings.control: the responses' length and style
+                "response_b": text_b,
+            }
+        )
     return rows

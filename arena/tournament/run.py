@@ -295,13 +295,21 @@ def _publish(
         # Resampling one prompt would give zero-width intervals: bootstrap the matches instead.
         frame = frame.drop(columns="prompt_id")
     name = recipe.leaderboard or recipe.name
+    source = f"tournament {recipe.name}"
+    control = None
+    if recipe.ratings.control != "none":
+        from arena.ratings.style_control import control_from_frame
+
+        texts = pd.DataFrame(rows, columns=["response_a", "response_b"])
+        control = control_from_frame(pd.concat([frame, texts], axis=1), recipe.ratings.control, source)
     board = build_leaderboard(
-        matches_from_frame(frame, f"tournament {recipe.name}"),
+        matches_from_frame(frame, source),
         name,
         bootstrap=recipe.ratings.bootstrap,
         seed=recipe.ratings.seed,
         nash_temperature=recipe.ratings.nash_temperature,
         judge_counters=judge_counters,
+        control=control,
     )
     details = {
         "tournament": {

@@ -352,6 +352,7 @@ KEYS: dict[str, Proof] = {
     "tournament.ratings.bootstrap": changes("tournament", ratings__bootstrap=0),
     "tournament.ratings.seed": changes("tournament", ratings__seed=1),
     "tournament.ratings.nash_temperature": changes("tournament", ratings__nash_temperature=0.1),
+    "tournament.ratings.control": changes("tournament", ratings__control="length"),
     "tournament.commit_every": changes("tournament", commit_every=1),
     "tournament.output": changes("tournament", output="elsewhere"),
     # algorithms
