@@ -120,8 +120,10 @@ def build_tiny_model(
     seed: int = 0,
     spec: TinyModelSpec | None = None,
     overwrite: bool = False,
+    chat_template: str | None = None,
 ) -> Path:
-    """Train a tokenizer on `corpus` (lines of text), build a random tiny Llama, save both to `directory`."""
+    """Train a tokenizer on `corpus` (lines of text), build a random tiny Llama, save both to `directory`;
+    `chat_template` (Jinja) makes it a chat model, e.g. for `vllm serve`'s chat completions."""
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
@@ -130,6 +132,8 @@ def build_tiny_model(
     spec = spec or TinyModelSpec()
     spec.check()
     tokenizer = train_tokenizer(corpus, spec.vocab_size, spec.max_positions)
+    if chat_template is not None:
+        tokenizer.chat_template = chat_template
     config = LlamaConfig(
         # A small corpus may yield fewer merges than asked for: size the embeddings to what was
         # trained, so the model can never sample an id the tokenizer cannot decode.

@@ -20,6 +20,13 @@ import click
 @click.option("--heads", default=2, show_default=True, help="hidden-size / heads must be >= 32.")
 @click.option("--intermediate-size", default=128, show_default=True)
 @click.option("--max-positions", default=512, show_default=True)
+@click.option(
+    "--chat-template",
+    "chat_template",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="A Jinja chat template file: the tokenizer becomes a chat model's (vllm serve, chat data).",
+)
 @click.option("--force", is_flag=True, help="Replace DIRECTORY if it holds files.")
 def init_model(
     directory: str,
@@ -31,6 +38,7 @@ def init_model(
     heads: int,
     intermediate_size: int,
     max_positions: int,
+    chat_template: str | None,
     force: bool,
 ) -> None:
     """Build a tiny model: a BPE tokenizer trained on CORPUS and a random Llama, saved to DIRECTORY."""
@@ -55,5 +63,11 @@ def init_model(
     )
     spec.check()
     lines = read_corpus(corpus)
-    path = build_tiny_model(directory, lines, seed=seed, spec=spec, overwrite=force)
+    template = None
+    if chat_template is not None:
+        try:
+            template = Path(chat_template).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ArenaError(f"--chat-template: cannot read '{chat_template}': {exc}") from None
+    path = build_tiny_model(directory, lines, seed=seed, spec=spec, overwrite=force, chat_template=template)
     click.echo(f"{path}: tiny Llama ({layers} layers, hidden {hidden_size}, seed {seed}), corpus {corpus}")

@@ -108,3 +108,32 @@ def test_init_model_errors_are_one_line(extra: list[str], stderr: str, tmp_path:
     done = run_arena(["init-model", "model", *extra], cwd=tmp_path)
     assert (done.returncode, done.stderr) == (2, stderr)
     assert not (tmp_path / "model").exists()
+
+
+def test_init_model_with_a_chat_template_makes_a_chat_model(tmp_path: Path) -> None:
+    from transformers import AutoTokenizer
+
+    (tmp_path / "corpus.txt").write_text("\n".join(SAMPLE_CORPUS), encoding="utf-8")
+    (tmp_path / "chat.jinja").write_text(
+        "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}assistant:{% endif %}",
+        encoding="utf-8",
+    )
+    done = run_arena(
+        ["init-model", "model", "--corpus", "corpus.txt", "--chat-template", "chat.jinja"], cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "model")
+    text = tokenizer.apply_chat_template(
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "The cat sat"}],
+        tokenize=False,
+        add_generation_prompt=True,
+    )
+    assert text == "system: Be brief.\nuser: The cat sat\nassistant:"
+
+    missing = run_arena(
+        ["init-model", "other", "--corpus", "corpus.txt", "--chat-template", "none.jinja"], cwd=tmp_path
+    )
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("--chat-template: cannot read 'none.jinja': ")
+    assert len(missing.stderr.splitlines()) == 1 and not (tmp_path / "other").exists()

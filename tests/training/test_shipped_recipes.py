@@ -12,7 +12,9 @@ from arena.testing import run_arena
 REPO = Path(__file__).resolve().parents[2]
 # recipes/accelerate/ holds accelerate config files, not recipes. recipes/quickstart/ starts from a model
 # that `arena quickstart` builds: its chain is validated by `arena quickstart --dry-run` (tests/quickstart).
-NOT_RECIPES = ("accelerate", "quickstart")
+# recipes/served/ starts from a model `arena init-model` builds and a running `vllm serve`:
+# tests/tournament/test_served_example.py runs it exactly as its README says.
+NOT_RECIPES = ("accelerate", "quickstart", "served")
 RECIPES = sorted(
     str(p.relative_to(REPO))
     for p in (REPO / "recipes").rglob("*.yaml")
