@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,3 +54,71 @@ def install_fixture_plugin(site: Path, entry_point: str, module: str, source: st
     dist_info.mkdir()
     (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n")
     (dist_info / "entry_points.txt").write_text(f"[arena]\n{entry_point} = {module}\n")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a server a test starts)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def vllm_serve_command(
+    model: Path, name: str, port: int, max_model_len: int, kv_cache_mib: int = 128
+) -> list[str]:
+    """`vllm serve` of a (tiny) local model on the CPU, as `name`: float32, eager, a small KV cache."""
+    return [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
+        "--served-model-name", name, "--host", "127.0.0.1", "--port", str(port),
+        "--max-model-len", str(max_model_len), "--dtype", "float32", "--enforce-eager",
+        "--kv-cache-memory-bytes", str(kv_cache_mib << 20), "--uvicorn-log-level", "warning",
+        "--disable-log-stats",
+    ]  # fmt: skip
+
+
+@contextmanager
+def running_server(
+    command: Sequence[str],
+    url: str,
+    log: Path,
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    seconds: float = 240.0,
+) -> Iterator[str]:
+    """Start an OpenAI-compatible server (e.g. `vllm serve`) in its own process group, wait until
+    `{url}/models` answers, yield `url`, and stop the whole group afterwards (the server and any engine
+    process it started). vLLM runs its engine in the server's process (VLLM_ENABLE_V1_MULTIPROCESSING=0:
+    it starts in seconds here) with one OpenMP thread unless `env` says otherwise."""
+    import signal
+    import time
+    import urllib.request
+
+    environ = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "OMP_NUM_THREADS": "1", **os.environ, **(env or {})}
+    with log.open("w") as sink:
+        server = subprocess.Popen(
+            list(command), cwd=cwd, env=environ, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + seconds
+        while True:
+            if server.poll() is not None:
+                raise AssertionError(f"the server exited {server.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/models", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"the server did not answer in {seconds:.0f} s") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()

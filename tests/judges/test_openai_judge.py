@@ -4,13 +4,8 @@ faults (429s, 5xx, timeouts, garbage replies, client errors), and a real `vllm s
 from __future__ import annotations
 
 import itertools
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +13,7 @@ from typing import Any
 import pytest
 
 from arena.api import ArenaError, RecipeKeyError
+from arena.testing import free_port, running_server, vllm_serve_command
 from arena.tiny import SAMPLE_CORPUS, TinyModelSpec, build_tiny_model
 from arena_plugins.judges import DEFAULT_VERDICTS
 from arena_plugins.judges.openai import read_verdict
@@ -255,44 +251,12 @@ def served_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
     tokenizer = load_tokenizer(directory)
     tokenizer.chat_template = CHAT_TEMPLATE
     tokenizer.save_pretrained(directory)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(directory),
-        "--served-model-name", "tiny-judge", "--host", "127.0.0.1", "--port", str(port),
-        "--max-model-len", str(CONTEXT), "--dtype", "float32", "--enforce-eager",
-        "--kv-cache-memory-bytes", str(256 << 20), "--uvicorn-log-level", "warning", "--disable-log-stats",
-    ]  # fmt: skip
-    env = {
-        **os.environ,
-        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
-        "OMP_NUM_THREADS": "1",
-        "VLLM_LOGGING_LEVEL": "ERROR",
-    }
-    log = (directory.parent / "serve.log").open("w")
-    # Its own process group, so that the server and the engine process it starts stop together.
-    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    port = free_port()
+    command = vllm_serve_command(directory, "tiny-judge", port, max_model_len=CONTEXT, kv_cache_mib=256)
     url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, (directory.parent / "serve.log").read_text()[-2000:]
-            try:
-                with urllib.request.urlopen(f"{url}/models", timeout=1):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "vllm serve did not start in 120 s"
-                time.sleep(0.5)
+    log = directory.parent / "serve.log"
+    with running_server(command, url, log, env={"VLLM_LOGGING_LEVEL": "ERROR"}, seconds=120):
         yield url, directory
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-        log.close()
 
 
 @pytest.mark.slow

@@ -7,52 +7,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from arena.testing import run_arena
+from arena.testing import free_port, run_arena, running_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("served-example")]
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "recipes" / "served"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_ready(url: str, server: subprocess.Popen[bytes], log: Path, seconds: float = 240.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"vllm serve exited {server.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/models", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(1.0)
-    raise AssertionError(f"vllm serve not ready in {seconds:.0f} s:\n{log.read_text()[-3000:]}")
-
-
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 def test_the_served_example_ranks_three_kinds_of_entrant_with_length_control(tmp_path: Path) -> None:
@@ -71,17 +36,13 @@ def test_the_served_example_ranks_three_kinds_of_entrant_with_length_control(tmp
         cwd=tmp_path,
     )
     assert built.returncode == 0, built.stderr
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/v1"
-    log = tmp_path / "serve.log"
+    port = free_port()
     command = ["bash", "recipes/served/serve.sh", "runs/served/model", str(port)]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    with log.open("w") as sink:
-        server = subprocess.Popen(
-            command, cwd=tmp_path, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        _wait_ready(url, server, log)
+    # serve.sh runs `python`: this interpreter's, as a user's activated virtualenv would give it.
+    path = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    with running_server(
+        command, f"http://127.0.0.1:{port}/v1", tmp_path / "serve.log", cwd=tmp_path, env=path
+    ) as url:
         overrides = [f"--set=entrants.2.endpoint.base_url={url}", f"--set=judge.args.base_url={url}"]
         first = run_arena(
             ["tournament", "recipes/served/tournament.yaml", *overrides],
@@ -114,5 +75,3 @@ def test_the_served_example_ranks_three_kinds_of_entrant_with_length_control(tmp
         assert rerun["samples_generated"] == 0 and rerun["judge_items"] == 0
         assert rerun.get("endpoints", {}).get("served", {}).get("requests", 0) == 0
         assert json.loads((tmp_path / "runs/served/leaderboard/leaderboard.json").read_text()) == board
-    finally:
-        _stop(server)

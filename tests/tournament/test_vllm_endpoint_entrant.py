@@ -5,19 +5,13 @@ rerun still publishes (it asks nothing)."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from arena.testing import run_arena
+from arena.testing import free_port, run_arena, running_server, vllm_serve_command
 from arena.tiny import SAMPLE_CORPUS, build_tiny_model
 
 pytestmark = pytest.mark.slow
@@ -39,29 +33,6 @@ generation: {{max_new_tokens: 8, temperature: 0}}
 judge: {{name: reward-table, args: {{rewards: {{file answer: 1.0}}}}}}
 ratings: {{bootstrap: 0}}
 """
-
-
-def _start_server(directory: Path, port: int) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(directory),
-        "--served-model-name", "tiny-chat", "--host", "127.0.0.1", "--port", str(port),
-        "--max-model-len", "256", "--dtype", "float32", "--enforce-eager",
-        "--kv-cache-memory-bytes", str(128 << 20), "--uvicorn-log-level", "warning", "--disable-log-stats",
-    ]  # fmt: skip
-    env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "OMP_NUM_THREADS": "1"}
-    log = (directory.parent / "serve.log").open("w")
-    # Its own process group: the server and any engine process it starts stop together.
-    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 def _ask(url: str, prompt: str) -> tuple[str, str]:
@@ -91,28 +62,15 @@ def test_a_vllm_served_entrant(tmp_path: Path) -> None:
     (tmp_path / "file.jsonl").write_text(
         "".join(json.dumps({"prompt": p, "text": "file answer"}) + "\n" for p in PROMPTS)
     )
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     url = f"http://127.0.0.1:{port}/v1"
     (tmp_path / "served.yaml").write_text(RECIPE.format(url=url))
 
-    server = _start_server(directory, port)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, (tmp_path / "model" / "serve.log").read_text()[-2000:]
-            try:
-                with urllib.request.urlopen(f"{url}/models", timeout=1):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "vllm serve did not start in 120 s"
-                time.sleep(0.5)
+    command = vllm_serve_command(directory, "tiny-chat", port, max_model_len=256)
+    with running_server(command, url, tmp_path / "model" / "serve.log", seconds=120):
         result = run_arena(["tournament", "served.yaml"], cwd=tmp_path, timeout=300)
         assert result.returncode == 0, result.stderr
         expected = {prompt: _ask(url, prompt) for prompt in PROMPTS}
-    finally:
-        _stop(server)
 
     summary = json.loads((tmp_path / "runs" / "served" / "summary.json").read_text())
     assert summary["samples_generated"] == 6 and summary["samples_from_files"] == 6
