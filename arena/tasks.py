@@ -18,6 +18,7 @@ knows what a task can do before it builds a model, and never probes an object in
 
 from __future__ import annotations
 
+import abc
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from arena.errors import ArenaError
@@ -40,7 +41,7 @@ ABILITIES: dict[str, str] = {
 }
 
 
-class Task:
+class Task(abc.ABC):
     """Subclass it, set `name`, implement `prompts`, and declare (and implement) any ability below."""
 
     name: str  # set by the subclass (a class attribute, or a field of a dataclass task)
@@ -56,10 +57,12 @@ class Task:
     # actions are not: nothing follows them).
     completions_end_with_eos: ClassVar[bool] = True
 
+    @abc.abstractmethod
     def prompts(self, split: str = "train") -> list[str]:
         """The task's prompts for a split ("train", "eval"; a task without an eval split may return [])."""
-        raise NotImplementedError
 
+    # The abilities' methods: never called unless the task declares the ability (check_task verifies it
+    # implements them), so the base's versions only say which one was missing.
     def pairs_rows(self, split: str = "train") -> Rows:
         """Preference rows {prompt, chosen, rejected, label}; label = P(chosen preferred), 1.0 if hard.
         `split="eval"` gives held-out rows, or [] when the task has none."""

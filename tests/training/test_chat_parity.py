@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import torch
+import trl  # a dev dependency (pyproject: trl>=1.16): a missing or older TRL fails, never skips
 
 from arena.generation.logprobs import token_logprobs
 from arena.policy import Policy, load_policy
@@ -37,7 +38,7 @@ from arena_plugins.dpo import DPOArgs, IPOArgs
 from arena_plugins.dpo.losses import DPO, IPO
 from tests.training.chat_model import CHAT_TEMPLATE
 
-trl = pytest.importorskip("trl", minversion="1.16")
+assert tuple(int(x) for x in trl.__version__.split(".")[:2]) >= (1, 16), trl.__version__
 
 SAMPLE = Path(__file__).parents[1] / "data" / "conversational_pairs.jsonl"
 TOLERANCE = 1e-5

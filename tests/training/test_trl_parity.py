@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 import torch
+import trl  # a dev dependency (pyproject: trl>=1.16): a missing or older TRL fails, never skips
 
 from arena.generation.logprobs import token_logprobs
 from arena.policy import Policy, load_policy
@@ -34,7 +35,7 @@ from arena.training.data import collate_pairs, tokenize_pairs
 from arena_plugins.dpo import DPOArgs, IPOArgs
 from arena_plugins.dpo.losses import DPO, IPO
 
-trl = pytest.importorskip("trl", minversion="1.16")
+assert tuple(int(x) for x in trl.__version__.split(".")[:2]) >= (1, 16), trl.__version__
 
 TOLERANCE = 1e-5
 
