@@ -8,7 +8,7 @@ TORCH_VERSION ?= 2.13.0
 # Where the CPU torch build comes from. Empty: pip's configured index (on the project's machines the
 # wheel lies on disk). Elsewhere: make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
-EXTRAS ?= cpu,ray,dev
+EXTRAS ?= cpu,ray,lora,track,dev
 STAMP := $(VENV)/.arena-installed
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
