@@ -12,8 +12,8 @@ What the host promises to keep stable is here, in five parts:
 - **What the host hands them**: `TrainContext` (policy, reference, judge, rollouts, held-out prompts),
   `MicroBatch` (which micro-batch of the step a loss call is), `JudgeTrainContext` (a judge's rows and
   settings), batches (`PairBatch`, `CompletionBatch`), `Responses` and `Rollouts`, `SamplingSettings`.
-- **Tools for writing them**: log-probabilities (`token_logprobs`, `score_completions`), padding, the
-  judges' exact antisymmetry (`antisymmetric_compare`, `pointwise_compare`), policies (`Policy`,
+- **Tools for writing them**: log-probabilities (`token_logprobs`, `pair_logprobs`, `score_completions`),
+  padding, the judges' exact antisymmetry (`antisymmetric_compare`, `pointwise_compare`), policies (`Policy`,
   `load_policy`, `save_policy`), ratings of a known game (`regularized_nash`, `exploitability`).
 - **Errors**: `ArenaError` (one line, exit 2) and `RecipeKeyError(key, expected)`, which the command that
   runs the recipe reports as `FILE: key: expected`.
@@ -84,6 +84,7 @@ _LAZY: dict[str, str] = {
     "load_tokenizer": "arena.policy",
     "make_plugin_host": "arena.plugins",
     "online_metrics": "arena.training.online",
+    "pair_logprobs": "arena.training.pair_scoring",
     "plain_text": "arena.rows",
     "positions_from_mask": "arena.generation.tensors",
     "regularized_nash": "arena.ratings.regularized",
@@ -172,6 +173,7 @@ if TYPE_CHECKING:
     from arena.training.examples import ExampleSource, to_device, warn_truncated
     from arena.training.judges import JudgeObjective, JudgeTrainContext
     from arena.training.online import OnlineAlgorithm, online_metrics, split_responses
+    from arena.training.pair_scoring import pair_logprobs
     from arena.training.rollouts import Responses, Rollouts
 
 
@@ -253,6 +255,7 @@ __all__ = [
     "load_tokenizer",
     "make_plugin_host",
     "online_metrics",
+    "pair_logprobs",
     "plain_text",
     "pointwise_compare",
     "positions_from_mask",

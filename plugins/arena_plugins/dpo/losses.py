@@ -13,8 +13,8 @@ from arena.api import (
     StepOutput,
     TrainContext,
     completion_lengths,
+    pair_logprobs,
     split_pairs,
-    token_logprobs,
 )
 from arena_plugins.dpo import DPOArgs, IPOArgs
 
@@ -35,9 +35,7 @@ class _PairwiseLoss(Algorithm):
         assert batch.reference_logprobs is not None, (
             "the Trainer attaches reference log-probs to pair batches"
         )
-        policy = token_logprobs(self.model, batch.input_ids, batch.attention_mask, batch.completion_mask).sum(
-            -1
-        )
+        policy = pair_logprobs(self.model, batch)
         lengths = completion_lengths(batch)
         chosen_nll = -split_pairs(policy / lengths)[0]
         ratios = policy - batch.reference_logprobs.to(policy.dtype)
