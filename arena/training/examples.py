@@ -18,7 +18,6 @@ from typing import Any
 import torch
 
 from arena.errors import RecipeKeyError
-from arena.generation.logprobs import token_logprobs
 from arena.policy import Policy
 from arena.rows import load_rows, split_by_prompt
 from arena.tasks import Task
@@ -33,6 +32,7 @@ from arena.training.data import (
     tokenize_completions,
     tokenize_pairs,
 )
+from arena.training.pair_scoring import pair_logprobs
 
 
 @dataclass
@@ -92,9 +92,7 @@ class PolicyCollator:
         if missing:
             batch = collate_pairs([self.examples[i] for i in missing], self.pad_id, None)
             batch = to_device(batch, self.device)
-            values = token_logprobs(
-                self.reference.model, batch.input_ids, batch.attention_mask, batch.completion_mask
-            ).sum(-1)
+            values = pair_logprobs(self.reference.model, batch)
             half = len(missing)
             for row, index in enumerate(missing):
                 self._reference_cache[index] = (float(values[row]), float(values[half + row]))
