@@ -64,6 +64,29 @@ def token_logprobs(
     return result * targets_mask
 
 
+def head_logprobs(
+    model: Any, hidden: torch.Tensor, targets: torch.Tensor, *, chunk_size: int = DEFAULT_CHUNK_SIZE
+) -> torch.Tensor:
+    """(batch, n) float32 log pi(targets[:, i] | state hidden[:, i]): the LM head and log-softmax applied to
+    `chunk_size` states at a time (checkpointed when gradients are on), as `token_logprobs` does; for
+    callers that choose which hidden state predicts which token themselves (packed pair rows)."""
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    head, scale = model.get_output_embeddings(), _logit_transform(model.config)
+    chunks = []
+    for start in range(0, targets.shape[1], chunk_size):
+        states, chunk_targets = hidden[:, start : start + chunk_size], targets[:, start : start + chunk_size]
+        if torch.is_grad_enabled():
+            chunks.append(
+                checkpoint(_chunk_logprobs, head, states, chunk_targets, scale, use_reentrant=False)
+            )
+        else:
+            chunks.append(_chunk_logprobs(head, states, chunk_targets, scale))
+    if not chunks:
+        return torch.zeros(targets.shape, dtype=torch.float32, device=targets.device)
+    return torch.cat(chunks, dim=1)
+
+
 def _chunk_logprobs(
     head: torch.nn.Module, states: torch.Tensor, targets: torch.Tensor, scale: tuple[float, float | None]
 ) -> torch.Tensor:

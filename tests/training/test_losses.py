@@ -4,7 +4,7 @@ The independent side tokenises each row itself (BOS + prompt, completion + EOS),
 sequence alone (no padding, no attention mask, no chunking), takes a naive full-vocabulary log-softmax
 of `model(input_ids).logits` in float64 with numpy, and writes each loss out from its paper. Arena's side
 is the real plugin (`SFT` / `DPO` / `IPO` from their args, `setup`, `loss`) on batches built by
-`arena.training.data`, with reference log-probs from `token_logprobs` on the frozen reference, as the
+`arena.training.data`, with reference log-probs from `pair_logprobs` on the frozen reference, as the
 Trainer attaches them. Per-example losses agree to 1e-5 (relative above 1; see `assert_losses`), and so
 do the batch losses the Trainer reduces them to (sum of per-example losses / batch size).
 """
@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 import torch
 
-from arena.generation.logprobs import token_logprobs
 from arena.policy import Policy, load_policy
 from arena.training.algorithm import TrainContext
 from arena.training.data import collate_completions, collate_pairs, tokenize_completions, tokenize_pairs
+from arena.training.pair_scoring import pair_logprobs
 from arena_plugins.dpo import DPOArgs, IPOArgs
 from arena_plugins.dpo.losses import DPO, IPO
 from arena_plugins.sft import SFTArgs
@@ -119,9 +119,7 @@ def arena_pair_losses(
     tokenized = tokenize_pairs(rows, policy, max_length=1024, add_eos=True)
     batch = collate_pairs(tokenized.examples, policy.tokenizer.pad_token_id, None)
     with torch.no_grad():
-        batch.reference_logprobs = token_logprobs(
-            reference.model, batch.input_ids, batch.attention_mask, batch.completion_mask
-        ).sum(-1)
+        batch.reference_logprobs = pair_logprobs(reference.model, batch)
         output = algorithm.loss(batch)
     return output.losses.double().numpy(), output.metrics["margin"].double().numpy()
 
