@@ -137,7 +137,9 @@ def packing_unsupported(model: Any, packed_width: int) -> str | None:
     implementation = getattr(config, "_attn_implementation", None)
     if implementation not in MASKABLE_ATTENTION:
         return f"attention '{implementation}' takes no custom 4D mask (packing needs one of {MASKABLE_ATTENTION})"
-    decoder = model.get_decoder()
+    # The decoder's own class (modules() yields the module itself first, also through a wrapper that
+    # stands in for it, as the LoRA reference's adapters-disabled view does).
+    decoder = next(iter(model.get_decoder().modules()))
     module = sys.modules.get(type(decoder).__module__)
     if module is None or not hasattr(module, "create_causal_mask"):
         return f"{type(decoder).__name__} does not build its mask with transformers' create_causal_mask"

@@ -254,3 +254,23 @@ def test_attention_without_custom_masks_is_scored_unpacked(game_model_dir: Path)
     model.config._attn_implementation = "flash_attention_2"
     reason = packing_unsupported(model, 16)
     assert reason is not None and "flash_attention_2" in reason
+
+
+def test_peft_lora_models_pack(game_model_dir: Path) -> None:
+    """A peft LoRA model (adapters non-zero) packs through its base decoder, with the adapters applied."""
+    import peft  # the lora extra, installed by make install
+
+    base = load_model(game_model_dir, "sdpa")
+    config = peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    model = peft.get_peft_model(base, config).eval()
+    pairs = examples(game_model_dir)
+    batch = collate_pairs(pairs, pad_id=0, reference_logprobs=None)
+    layout = pack_pairs(batch)
+    assert layout is not None and packing_unsupported(model, layout.input_ids.shape[1]) is None
+    with torch.no_grad():
+        packed = pair_logprobs(model, batch)
+        expected = alone_pairs(model, pairs)
+        with model.disable_adapter():
+            without_adapters = alone_pairs(model, pairs)
+    torch.testing.assert_close(packed.double(), expected, atol=LOGPROB_TOLERANCE, rtol=0)
+    assert float((expected - without_adapters).abs().max()) > 0.01  # the adapters change the scores
