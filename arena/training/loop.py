@@ -6,9 +6,10 @@ recipes, the judge plugin's objective for `judge` recipes. This loop owns the re
 Batching: `training.batch_size` is the global batch of one optimizer step. It is split over processes
 and then over `gradient_accumulation` micro-batches; each micro-batch's loss is sum(losses) / batch_size
 and gradients are summed over processes, so one process and N processes take the same step.
-Gradients are all-reduced by hand rather than through a DDP wrapper because algorithms call the
-model's decoder and LM head separately (chunked log-probs), which a DDP wrapper would not see; FSDP2 and
-DeepSpeed runs go through `arena.training.parallel`.
+Gradients are summed in buckets during the last micro-batch's backward (`arena.training.buckets`) rather
+than through a DDP wrapper because algorithms call the model's decoder and LM head separately (chunked
+log-probs), which a DDP wrapper would not see; FSDP2 and DeepSpeed runs go through
+`arena.training.parallel`.
 
 Randomness: before each micro-batch, Python's, NumPy's and torch's generators are seeded from (seed, step,
 the micro-batch's position in the global batch). Online algorithms sample their rollouts from them, so
@@ -121,7 +122,8 @@ def _train(recipe: TrainRecipe | JudgeRecipe, recipe_file: str, plugins: Any, re
                 position = MicroBatch(step, start // micro_batch, settings.gradient_accumulation)
                 with accelerator.autocast():
                     output = strategy.run(functools.partial(objective.loss, micro_batch=position), batch)
-                strategy.backward(output.losses.sum() / settings.batch_size)
+                ends_step = position.index == position.count - 1  # its backward reduces gradients
+                strategy.backward(output.losses.sum() / settings.batch_size, last=ends_step)
                 _accumulate(sums, "loss", output.losses)
                 for name, values in output.metrics.items():
                     _accumulate(sums, name, values)

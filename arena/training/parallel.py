@@ -1,9 +1,10 @@
 """How the loop's model is spread over processes: replicated (plain or torchrun/accelerate DDP-style), FSDP2
 or DeepSpeed. The loop calls the same methods whichever it is; `make_strategy` picks from accelerate's state.
 
-- `Replicated`: every process holds the whole model; gradients are summed over processes with one
-  all-reduce per parameter. Not a DDP wrapper: algorithms call the decoder and the LM head separately
-  (chunked log-probs), which a wrapper's forward would not see.
+- `Replicated`: every process holds the whole model; gradients are summed over processes in buckets
+  reduced during the last micro-batch's backward (`arena.training.buckets`, DDP's reducer with public
+  hooks). Not a DDP wrapper: algorithms call the decoder and the LM head separately (chunked log-probs),
+  which a wrapper's forward would not see.
 - `FullyShardedV2`: `torch.distributed.fsdp.fully_shard` on each transformer block and on a thin root
   module (`_StepModule`) whose forward runs the objective's whole loss. FSDP2's hooks unshard a block when
   it runs, and the root's hooks unshard the rest (embeddings, final norm, LM head) for the whole loss, so the
@@ -25,6 +26,7 @@ from typing import Any
 import torch
 
 from arena.errors import ArenaError
+from arena.training.buckets import GradientBuckets, bucket_bytes_from_env
 
 
 class Replicated:
@@ -32,23 +34,33 @@ class Replicated:
 
     def __init__(self, world: int) -> None:
         self.world = world
+        self.buckets: GradientBuckets | None = None
 
     def prepare(self, model: torch.nn.Module) -> None:
         self.model = model
+        bucket_bytes = bucket_bytes_from_env()
+        if self.world > 1 and bucket_bytes > 0:
+            self.buckets = GradientBuckets(list(model.parameters()), bucket_bytes)
 
     def run(self, loss: Callable[[Any], Any], batch: Any) -> Any:
         return loss(batch)
 
-    def backward(self, loss: torch.Tensor) -> None:
+    def backward(self, loss: torch.Tensor, *, last: bool = True) -> None:
+        """`last`: this micro-batch ends the gradient-accumulation step (its backward reduces buckets)."""
+        if self.buckets is not None and last:
+            self.buckets.arm()
         loss.backward()
 
     def finish_gradients(self, max_grad_norm: float | None) -> float:
-        parameters = [p for p in self.model.parameters() if p.grad is not None]
-        if self.world > 1:
+        if self.buckets is not None:
+            self.buckets.finish()
+        elif self.world > 1:  # ARENA_ALLREDUCE_BUCKET_MB=0: one all-reduce per parameter
             import torch.distributed as dist
 
-            for parameter in parameters:
-                dist.all_reduce(parameter.grad)
+            for parameter in self.model.parameters():
+                if parameter.grad is not None:
+                    dist.all_reduce(parameter.grad)
+        parameters = [p for p in self.model.parameters() if p.grad is not None]
         limit = max_grad_norm if max_grad_norm else float("inf")
         return float(torch.nn.utils.clip_grad_norm_(parameters, limit))
 
@@ -108,7 +120,7 @@ class FullyShardedV2(Replicated):
     def run(self, loss: Callable[[Any], Any], batch: Any) -> Any:
         return self.root(loss, batch)
 
-    def backward(self, loss: torch.Tensor) -> None:
+    def backward(self, loss: torch.Tensor, *, last: bool = True) -> None:
         # FSDP2 averages gradients over processes; the loop's losses are already shares of the global
         # batch (their gradients must be summed), so undo the average.
         (loss * self.world).backward()
@@ -182,12 +194,15 @@ class DeepSpeedZeRO(Replicated):
         config["gradient_accumulation_steps"] = accumulation
         config["train_batch_size"] = micro_batch * accumulation * world
 
+    def prepare(self, model: torch.nn.Module) -> None:
+        self.model = model  # the engine reduces gradients: no buckets of Arena's
+
     def prepare_with_optimizer(self, model: torch.nn.Module, optimizer: Any, scheduler: Any) -> tuple:
         self.model = model
         self.engine, optimizer, scheduler = self.accelerator.prepare(model, optimizer, scheduler)
         return optimizer, scheduler
 
-    def backward(self, loss: torch.Tensor) -> None:
+    def backward(self, loss: torch.Tensor, *, last: bool = True) -> None:
         # The engine averages over processes and divides by the accumulation steps; the loop's loss is
         # already a share of the global batch whose gradients must be summed.
         self.accelerator.backward(loss * self.world * self.accumulation)
