@@ -34,6 +34,7 @@ from arena.schema import (
     convert,
     to_plain,
 )
+from arena.training.tracking import TrackerNames
 
 Positive = Range(0, low_open=True)
 NonNegative = Range(0)
@@ -118,6 +119,8 @@ class TrainingSettings:
     log_every: Annotated[int, Positive] = 1
     max_length: Annotated[int, Range(2)] = 1024  # prompt + completion tokens; prompts are cut from the left
     keep_checkpoints: Annotated[int, Positive] = 2  # of those save_every writes (the final one is kept)
+    # Also send each metrics.jsonl record to these trackers: tensorboard, wandb, trackio (docs/tracking.md)
+    report_to: Annotated[list[str], TrackerNames()] = field(default_factory=list)
 
     def check(self) -> tuple[str, str] | None:
         if self.save_every == 0 and self.keep_checkpoints != 2:

@@ -32,6 +32,7 @@ import torch
 from arena.errors import ArenaError, RecipeKeyError, recipe_errors
 from arena.io import atomic_write_text
 from arena.recipes import JudgeRecipe, TrainRecipe, output_dir, save_resolved
+from arena.schema import to_plain
 from arena.training.algorithm import MicroBatch
 from arena.training.checkpoint import (
     latest_checkpoint,
@@ -43,6 +44,7 @@ from arena.training.metrics import MetricsLog
 from arena.training.objective import build_objective, check_trainable
 from arena.training.optim import make_optimizer, make_scheduler
 from arena.training.parallel import DeepSpeedZeRO, Replicated, make_strategy
+from arena.training.tracking import finish_tracking, log_record, make_trackers, start_tracking
 
 
 def train(
@@ -62,7 +64,10 @@ def _train(recipe: TrainRecipe | JudgeRecipe, recipe_file: str, plugins: Any, re
     out_dir = output_dir(recipe)
     # cpu=True also makes accelerate see torchrun's processes on a machine without a GPU (gloo).
     on_cpu = settings.device == "cpu" or not torch.cuda.is_available()
-    accelerator = Accelerator(cpu=on_cpu, mixed_precision=_mixed_precision(settings.precision))
+    trackers = make_trackers(settings.report_to, recipe.name, out_dir, resume)  # training.report_to
+    accelerator = Accelerator(
+        cpu=on_cpu, mixed_precision=_mixed_precision(settings.precision), log_with=trackers or None
+    )
     world, rank, main = accelerator.num_processes, accelerator.process_index, accelerator.is_main_process
     micro_batch = micro_batch_size(recipe, world)
     strategy = make_strategy(accelerator, world, micro_batch, settings.gradient_accumulation)
@@ -96,6 +101,7 @@ def _train(recipe: TrainRecipe | JudgeRecipe, recipe_file: str, plugins: Any, re
         metrics_log = MetricsLog(
             out_dir / "metrics.jsonl", resume_from_step=start_step if checkpoint else None
         )
+        start_tracking(accelerator, out_dir, to_plain(recipe), start_step if checkpoint else 0)
 
     from arena import console
 
@@ -142,6 +148,7 @@ def _train(recipe: TrainRecipe | JudgeRecipe, recipe_file: str, plugins: Any, re
                 last = record
                 if main:
                     metrics_log.write(record)
+                    log_record(accelerator, record)  # the same record to training.report_to's trackers
                     bar.update(
                         0, loss=f"{record['loss']:.4f}", **{"ex/s": f"{record['examples_per_second']:.1f}"}
                     )
@@ -181,6 +188,7 @@ def _train(recipe: TrainRecipe | JudgeRecipe, recipe_file: str, plugins: Any, re
     if main:
         objective.save(out_dir / "final")
         atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+        finish_tracking(accelerator)
     accelerator.wait_for_everyone()
     return summary
 

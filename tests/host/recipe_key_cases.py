@@ -235,6 +235,7 @@ def _training_keys(scenario: str, prefix: str) -> dict[str, Proof]:
         "log_every": 2,
         "max_length": 4,
         "keep_checkpoints": 1,
+        "report_to": ["tensorboard"],  # OUT/tensorboard is written (tests/training/test_tracking.py reads it)
     }
     proofs = {f"{prefix}.training.{k}": changes(scenario, **{f"training__{k}": v}) for k, v in values.items()}
     proofs[f"{prefix}.training.device"] = read(scenario, TrainingSettings, CPU_ONLY, training__device="auto")

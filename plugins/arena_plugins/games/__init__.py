@@ -208,7 +208,9 @@ class GameTask(Task):
     def diagnostics(self, policy: Any, kl_coefficient: float | None) -> dict[str, Any]:
         tau = kl_coefficient
         probs = self.action_probs(policy)
-        result: dict[str, Any] = {"action_probs": probs}
+        # `actions` names the entries of action_probs; `equilibrium` is the known answer pi*_tau they are
+        # plotted against (`arena plot`), the same every step.
+        result: dict[str, Any] = {"action_probs": probs, "actions": list(self.game.actions)}
         if tau is not None:
             import numpy as np
 
@@ -216,6 +218,7 @@ class GameTask(Task):
 
             P, mu = np.array(self.game.preferences), np.array(self.game.reference)
             result["exploitability"] = float(exploitability(P, np.array(probs), mu, tau))
+            result["equilibrium"] = self.equilibrium(tau)
         return result
 
 

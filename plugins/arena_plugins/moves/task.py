@@ -170,6 +170,9 @@ class MovesTask(Task):
             "move_probs": report.move_probs,
             "malformed": report.malformed,
             "exploitability": report.exploitability,
+            # what move_probs' entries are, and the known answer pi*_tau `arena plot` draws them against
+            "actions": list(MOVES),
+            "equilibrium": self.equilibrium(tau),
         }
         if tau is not None and tau != self.tau:
             probs = report.move_probs
