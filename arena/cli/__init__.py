@@ -14,6 +14,7 @@ from arena.errors import ArenaError
 COMMANDS: dict[str, str] = {
     "init-model": "arena.cli.init_model:init_model",
     "leaderboard": "arena.cli.leaderboard:leaderboard",
+    "plot": "arena.cli.plot:plot",
     "plugins": "arena.cli.plugins:plugins",
     "quickstart": "arena.cli.quickstart:quickstart",
     "recipes": "arena.cli.recipes:recipes",
@@ -25,6 +26,7 @@ COMMANDS: dict[str, str] = {
 SHORT_HELP: dict[str, str] = {
     "init-model": "Build a tiny model (tokenizer trained on a corpus, random Llama).",
     "leaderboard": "Rank models from match results: Nash averaging beside Elo with confidence intervals.",
+    "plot": "Draw training curves (loss, KL, reward, a game's known answer) from runs as PNGs.",
     "plugins": "List installed plugins and what each provides.",
     "quickstart": "Train a reference, its judges and one policy per algorithm; rank them all.",
     "recipes": "Validate recipes and show them resolved.",
