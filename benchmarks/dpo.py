@@ -1,6 +1,7 @@
 """Arena DPO against TRL's `DPOTrainer`: same tiny model, data, batch and number of steps, in one run.
 
     python benchmarks/dpo.py        # CPU, 1 thread, 256 pairs of ~64+64 tokens, batch 8, 64 steps (~15 min)
+    python benchmarks/dpo.py --gradient-checkpointing --lora 16 --sides arena trl-tuned   # same settings
     python benchmarks/dpo.py --device cuda --hidden 1024 --layers 24 --heads 16 --intermediate 4096 \
         --prompt-tokens 256 --completion-tokens 256 --pairs 128 --steps 32 --repeats 2    # a GPU, 0.40B
 
@@ -8,12 +9,17 @@ Each side runs in its own fresh Python process (so that peak memory is its own),
 on the same model directory (built here with `arena.tiny`) and the same JSONL file of pairs:
 
 - `arena`: the real Trainer, `arena.training.loop.train` on a recipe loaded with `arena.recipes.load_recipe`
-  (algorithm `dpo`, sigmoid loss). The reference is a frozen copy of the initial policy; the Trainer
-  computes each example's reference log-probs once, when it first meets it (epoch 1), and caches them.
+  (algorithm `dpo`, sigmoid loss). Each example's reference log-probs are computed once and cached (in
+  one pass before the first step where the Trainer does that, else when an example is first met).
 - TRL, two configurations of `DPOTrainer` with the same optimizer settings (AdamW, linear decay, clipping 1):
   `trl-tuned`: `precompute_ref_log_probs=True` (the same mathematics as Arena's cache: one reference pass
-  per example, before training) and `gradient_checkpointing=False` (as Arena);
+  per example, before training) and gradient checkpointing as Arena's (`--gradient-checkpointing`);
   `trl-defaults`: TRL's defaults for these two (a live reference forward every step, gradient checkpointing).
+
+Settings applied to both sides alike: `--gradient-checkpointing` (Arena's `training.gradient_checkpointing`,
+TRL's `gradient_checkpointing`; off by default on Arena's side and `trl-tuned`'s) and `--lora R` (Arena's
+`lora: {r: R, alpha: 2R, dropout: 0.05, target_modules: all-linear}`, TRL's `peft_config` with the same
+peft `LoraConfig`; both take the reference as the base model with the adapters disabled).
 
 Timing. Step end times are stamped on both sides, on two clocks: wall time, and the CPU time of the training
 thread (`time.thread_time`; with one torch thread the forward and backward run on it, so this figure is
@@ -25,20 +31,24 @@ Model loading, tokenisation and trainer construction are outside the steps on bo
 - steady pairs/s: the steps of the last epoch only (with the defaults, steps 33-64 of 64 = epoch 2).
   Every side then trains against reference log-probs it already has (Arena's cache, TRL's precompute),
   except `trl-defaults`, whose live reference forward is part of its step. Warm-up is in epoch 1.
-- end-to-end pairs/s: all steps, plus TRL's precompute pass (timed apart); this counts every reference
-  pass on every side (Arena's are inside its epoch-1 steps).
+- end-to-end pairs/s: all steps, plus the reference passes timed apart (TRL's precompute, Arena's pass
+  before the first step); this counts every reference pass on every side.
 
 Each figure is the best of `--repeats` runs per side (sides alternate). On a freshly started GPU machine
 the first process measured is slower for a minute or so: use `--repeats 2` there.
 
-Peak memory: on the CPU, the worker's resident set size (psutil, sampled every 5 ms from before the model
-is loaded until training returns; "over start" subtracts the RSS at that moment, after the shared
-libraries are imported); on a GPU, `torch.cuda.max_memory_allocated` over the same span.
+Peak memory: on the CPU, two figures sampled every 5 ms from before the model is loaded until training
+returns ("over start" subtracts the value at that moment, after the shared libraries are imported): the
+worker's resident set size (psutil), and the bytes malloc holds in use (glibc's `mallinfo2`: in-use heap
+chunks plus mmap'd blocks). Torch's CPU tensors are malloc'd, so the second is the tensors' bytes (and
+Python's small objects) without what the allocator keeps cached after a free, which RSS counts; on a GPU,
+`torch.cuda.max_memory_allocated` over the same span.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import importlib
 import json
 import os
@@ -180,13 +190,15 @@ def peak_memory(device: str) -> Iterator[dict[str, float]]:
     import psutil
 
     process = psutil.Process()
-    start = process.memory_info().rss
-    peak = [start]
+    heap = heap_in_use()
+    start, heap_start = process.memory_info().rss, heap()
+    peak, heap_peak = [start], [heap_start]
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.005):
             peak[0] = max(peak[0], process.memory_info().rss)
+            heap_peak[0] = max(heap_peak[0], heap())
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -197,6 +209,43 @@ def peak_memory(device: str) -> Iterator[dict[str, float]]:
         sampler.join()
         peak[0] = max(peak[0], process.memory_info().rss)
         result.update(peak_mib=peak[0] / 2**20, peak_over_start_mib=(peak[0] - start) / 2**20)
+        if heap_start >= 0:
+            result.update(
+                heap_peak_mib=heap_peak[0] / 2**20, heap_over_start_mib=(heap_peak[0] - heap_start) / 2**20
+            )
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def heap_in_use() -> Any:
+    """A function giving the bytes glibc's malloc has handed out and not had back (-1 without glibc 2.33+)."""
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except (AttributeError, OSError):
+        return lambda: -1
+    mallinfo2.restype = _Mallinfo2
+
+    def in_use() -> int:
+        info = mallinfo2()
+        return int(info.uordblks + info.hblkhd)  # chunks in use in the arenas, and mmap'd blocks
+
+    return in_use
 
 
 # ---- the two sides (each in its own process) --------------------------------------------------------------
@@ -221,10 +270,14 @@ training:
   device: {device}
   log_every: 1
   save_every: 0
-  keep_checkpoints: 1
   max_length: {max_length}
+  gradient_checkpointing: {checkpointing}
   seed: 0
 """
+LORA = """\
+lora: {{r: {r}, alpha: {alpha}, dropout: {dropout}, target_modules: all-linear}}
+"""
+LORA_DROPOUT = 0.05  # peft's and TRL's default; the same on both sides
 
 
 def run_arena(args: argparse.Namespace, model_dir: Path, data: Path, out: Path) -> dict[str, Any]:
@@ -249,18 +302,23 @@ def run_arena(args: argparse.Namespace, model_dir: Path, data: Path, out: Path) 
             precision="bf16" if on_gpu else "fp32",
             device=args.device,
             max_length=args.max_length,
+            checkpointing="true" if args.gradient_checkpointing else "false",
         )
+        + (LORA.format(r=args.lora, alpha=2 * args.lora, dropout=LORA_DROPOUT) if args.lora else "")
     )
     # Where Arena is not pip-installed (e.g. a GPU machine with the tree on PYTHONPATH), no entry point
     # names the built-in plugins: register the offline algorithms directly.
-    installed = {entry.name for entry in entry_points(group="arena")}
-    extra = [] if "offline" in installed else [("offline", importlib.import_module("arena_plugins.dpo"))]
+    installed = {entry.value for entry in entry_points(group="arena")}
+    extra = (
+        [] if "arena_plugins.dpo" in installed else [("dpo", importlib.import_module("arena_plugins.dpo"))]
+    )
     host = make_plugin_host(extra_plugins=extra)
     recipe = load_recipe(recipe_file, registries=host.registries)
 
     # Stamps without touching Arena's code: the first step starts when the objective (policy, frozen
     # reference, tokenised examples) is built, and step s ends when the loop logs it (log_every: 1).
-    # Reference log-probs are computed inside the epoch-1 steps, so they are timed with them.
+    # Where the Trainer caches reference log-probs in one pass before the first step, that pass is timed
+    # apart (as TRL's precompute) and the steps start after it; otherwise they are inside epoch 1's steps.
     timeline = Timeline(synchronize=on_gpu)
     build_objective, write = loop.build_objective, MetricsLog.write
 
@@ -268,6 +326,17 @@ def run_arena(args: argparse.Namespace, model_dir: Path, data: Path, out: Path) 
         objective = build_objective(*a, **k)
         timeline.begin()
         return objective
+
+    cache_reference = getattr(loop, "cache_reference_logprobs", None)
+    if cache_reference is not None:
+
+        def timed_cache_reference(*a: Any, **k: Any) -> Any:
+            with timeline.reference_pass():
+                result = cache_reference(*a, **k)
+            timeline.start = timeline.now()  # the first step starts after the reference pass
+            return result
+
+        loop.cache_reference_logprobs = timed_cache_reference
 
     def timed_write(self: MetricsLog, record: dict[str, Any]) -> None:
         timeline.step_end()
@@ -297,6 +366,7 @@ def run_arena(args: argparse.Namespace, model_dir: Path, data: Path, out: Path) 
 def run_trl(args: argparse.Namespace, model_dir: Path, data: Path, out: Path, tuned: bool) -> dict[str, Any]:
     import datasets
     import torch
+    from peft import LoraConfig
     from transformers import AutoModelForCausalLM, TrainerCallback
     from trl import DPOConfig, DPOTrainer
 
@@ -333,7 +403,7 @@ def run_trl(args: argparse.Namespace, model_dir: Path, data: Path, out: Path, tu
         max_length=args.max_length,
         bf16=on_gpu,
         use_cpu=not on_gpu,
-        gradient_checkpointing=not tuned,  # TRL's default is on
+        gradient_checkpointing=args.gradient_checkpointing or not tuned,  # TRL's default is on
         precompute_ref_log_probs=tuned,  # TRL's default is off
         report_to="none",
         save_strategy="no",
@@ -346,8 +416,24 @@ def run_trl(args: argparse.Namespace, model_dir: Path, data: Path, out: Path, tu
         tokenizer = load_tokenizer(model_dir)
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
         dataset = datasets.load_dataset("json", data_files=str(data), split="train")
+        lora = (
+            LoraConfig(
+                r=args.lora,
+                lora_alpha=2 * args.lora,
+                lora_dropout=LORA_DROPOUT,
+                target_modules="all-linear",
+                task_type="CAUSAL_LM",
+            )
+            if args.lora
+            else None
+        )
         trainer = TimedDPOTrainer(
-            model=model, args=config, train_dataset=dataset, processing_class=tokenizer, callbacks=[Clock()]
+            model=model,
+            args=config,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            callbacks=[Clock()],
+            peft_config=lora,
         )
         trainer.train()
     (mean_loss,) = [
@@ -473,12 +559,16 @@ def report(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace, root
     best = {side: best_of(rows) for side, rows in runs.items()}
     on_gpu = args.device.startswith("cuda")
     clocks = ["wall"] if on_gpu else ["wall", "cpu"]
-    memory = "peak GPU MiB (over start)" if on_gpu else "peak RSS MiB (over start)"
+    memory = (
+        ["peak GPU MiB (over start)"]
+        if on_gpu
+        else ["peak RSS MiB (over start)", "peak heap MiB (over start)"]
+    )
     header = ["side", "steady pairs/s", "steady tokens/s", "end-to-end pairs/s"]
     if not on_gpu:
         header += ["steady pairs/CPU-s", "end-to-end pairs/CPU-s"]
-    print("\n| " + " | ".join([*header, memory, "mean loss"]) + " |")
-    print("|" + "---|" * (len(header) + 2))
+    print("\n| " + " | ".join([*header, *memory, "mean loss"]) + " |")
+    print("|" + "---|" * (len(header) + len(memory) + 1))
     for side, row in best.items():
         cells = [
             side,
@@ -491,10 +581,15 @@ def report(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace, root
                 f"{row['cpu']['steady_pairs_per_s']:.2f}",
                 f"{row['cpu']['end_to_end_pairs_per_s']:.2f}",
             ]
-        cells += [
-            f"{row['memory']['peak_mib']:.0f} ({row['memory']['peak_over_start_mib']:+.0f})",
-            f"{row['mean_loss']:.4f}",
-        ]
+        cells.append(f"{row['memory']['peak_mib']:.0f} ({row['memory']['peak_over_start_mib']:+.0f})")
+        if not on_gpu:
+            heap = row["memory"]
+            cells.append(
+                f"{heap['heap_peak_mib']:.0f} ({heap['heap_over_start_mib']:+.0f})"
+                if "heap_peak_mib" in heap
+                else "-"
+            )
+        cells.append(f"{row['mean_loss']:.4f}")
         print("| " + " | ".join(cells) + " |")
     if "arena" in best:
         for side in (s for s in best if s != "arena"):
@@ -505,16 +600,39 @@ def report(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace, root
                 for clock in clocks
             )
             memory_ratio = a["memory"]["peak_mib"] / t["memory"]["peak_mib"]
-            print(f"Arena / {side}: {ratios}; peak memory {memory_ratio:.2f}x")
+            heap = ""
+            if "heap_over_start_mib" in a["memory"] and "heap_over_start_mib" in t["memory"]:
+                heap_ratio = a["memory"]["heap_over_start_mib"] / t["memory"]["heap_over_start_mib"]
+                heap = f", heap over start {heap_ratio:.2f}x"
+            print(f"Arena / {side}: {ratios}; peak memory {memory_ratio:.2f}x{heap}")
+    settings = ", ".join(
+        [
+            *(["gradient checkpointing"] if args.gradient_checkpointing else []),
+            *([f"LoRA r={args.lora}"] if args.lora else []),
+        ]
+    )
     print(
         f"(best of {args.repeats} run(s) per side; steady = steps {best[args.sides[0]]['timed_steps']}; "
-        f"work directory {root})"
+        f"{settings or 'full fine-tuning, no checkpointing on arena and trl-tuned'}; work directory {root})"
     )
 
 
 def forwarded(args: argparse.Namespace) -> list[str]:
-    names = ("pairs", "batch_size", "steps", "learning_rate", "beta", "max_length", "device", "threads")
-    return [item for name in names for item in (f"--{name.replace('_', '-')}", str(getattr(args, name)))]
+    names = (
+        "pairs",
+        "batch_size",
+        "steps",
+        "learning_rate",
+        "beta",
+        "max_length",
+        "device",
+        "threads",
+        "lora",
+    )
+    flags = ["--gradient-checkpointing"] if args.gradient_checkpointing else []
+    return [
+        item for name in names for item in (f"--{name.replace('_', '-')}", str(getattr(args, name)))
+    ] + flags
 
 
 def parse() -> argparse.Namespace:
@@ -535,6 +653,12 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--intermediate", type=int, default=1024)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument(
+        "--gradient-checkpointing",
+        action="store_true",
+        help="recompute activations in backward on Arena's side and trl-tuned's (trl-defaults always does)",
+    )
+    parser.add_argument("--lora", type=int, default=0, help="LoRA rank on every side (0: full fine-tuning)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads on both sides")
     parser.add_argument("--sides", nargs="+", choices=SIDES, default=list(SIDES))
     parser.add_argument(
