@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,22 +117,35 @@ def load_policy(
     dtype: str | torch.dtype = "auto",
     device: str | torch.device = "auto",
     trust_remote_code: bool = False,
+    load_options: dict[str, Any] | None = None,
 ) -> Policy:
-    """Load a causal LM and its tokenizer, in eval mode, on `device` in `dtype` (both `auto` by default)."""
+    """Load a causal LM and its tokenizer, in eval mode, on `device` in `dtype` (both `auto` by default).
+
+    A LoRA adapter directory (adapter_config.json, saved by a `lora:` run) loads as its base with the
+    adapter merged in (arena.training.lora). `load_options` go to `from_pretrained` (QLoRA's quantization,
+    which places the model itself)."""
     from transformers import AutoModelForCausalLM
 
     source = _check_source(name_or_path)
     target_device = resolve_device(device)
     target_dtype = resolve_dtype(dtype, target_device)
+    from arena.training.lora import is_adapter_directory, load_adapter_policy
+
+    if is_adapter_directory(Path(source)):
+        return load_adapter_policy(
+            Path(source), dtype=target_dtype, device=target_device, trust_remote_code=trust_remote_code
+        )
     tokenizer = load_tokenizer(source, trust_remote_code=trust_remote_code)
+    options = load_options or {}
     try:
         with _no_progress_bars():
             model = AutoModelForCausalLM.from_pretrained(
-                source, dtype=target_dtype, trust_remote_code=trust_remote_code
+                source, dtype=target_dtype, trust_remote_code=trust_remote_code, **options
             )
     except (OSError, ValueError) as exc:
         raise ArenaError(load_error(f"the model '{source}'", source, exc)) from exc
-    model.to(target_device)
+    if "device_map" not in options:  # a quantized model is placed as it loads, and cannot be moved
+        model.to(target_device)
     model.eval()
     return Policy(model=model, tokenizer=tokenizer, source=source)
 
@@ -148,6 +161,18 @@ def save_policy(
 
     Everything is written to a hidden sibling directory that is then renamed into place.
     """
+
+    def write(staging: Path) -> None:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+
+    return write_directory(directory, write, overwrite=overwrite)
+
+
+def write_directory(
+    directory: str | os.PathLike[str], write: Callable[[Path], None], *, overwrite: bool = False
+) -> Path:
+    """Fill a directory atomically: `write` fills a hidden sibling, which is then renamed into place."""
     target = Path(directory)
     if target.exists() and not target.is_dir():
         raise ArenaError(f"cannot save a model to '{target}': it is a file")
@@ -157,8 +182,7 @@ def save_policy(
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         with _no_progress_bars():
-            model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
+            write(staging)
         _replace_directory(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

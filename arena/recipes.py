@@ -157,6 +157,22 @@ class GenerationSettings:
 
 
 @dataclass
+class LoraSettings:
+    """Train low-rank adapters (peft's LoRA) instead of every weight; the reference is then the base model
+    with its adapters disabled, never a second copy (docs/lora.md). Defaults as TRL's and peft's."""
+
+    r: Annotated[int, Positive] = 16
+    alpha: Annotated[float, Positive] = 32.0  # the adapters' output is scaled by alpha / r
+    dropout: Annotated[float, Range(0, 1)] = 0.05  # on the adapters' input
+    # "all-linear": every linear layer but the LM head (a judge's head is trained whole beside them)
+    target_modules: str | list[str] = "all-linear"
+    # final/ is the merged model and final/adapter the adapter (default on judge recipes: judges load
+    # a whole classifier); false on a train recipe: final/ is the adapter
+    merge: bool | None = None
+    quantize: Literal["none", "4bit", "8bit"] = "none"  # QLoRA: the frozen base through bitsandbytes (CUDA)
+
+
+@dataclass
 class TrainRecipe:
     """Train a policy with an alignment algorithm."""
 
@@ -173,6 +189,7 @@ class TrainRecipe:
     backend: PluginRef[Literal["backends"]] | None = None
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
+    lora: LoraSettings | None = None  # train adapters only (docs/lora.md)
     output: str | None = None  # default: runs/<name>
 
     def check(self) -> tuple[str, str] | None:
@@ -203,9 +220,16 @@ class JudgeRecipe:
     task: PluginRef[Literal["tasks"]] | None = None
     data: DataSettings | None = None
     training: TrainingSettings = field(default_factory=TrainingSettings)
+    lora: LoraSettings | None = None  # train adapters (and the head) only (docs/lora.md)
     output: str | None = None
 
     def check(self) -> tuple[str, str] | None:
+        if self.lora is not None and self.lora.merge is False:
+            return (
+                "lora.merge",
+                "expected true or nothing on a judge recipe: a judge loads as a whole classifier, so its "
+                "final/ is always the merged model (the adapter is kept in final/adapter)",
+            )
         if self.data is None and self.task is None:
             return "data", "missing required key (a judge recipe needs `data` or a `task` that provides it)"
         if self.data is not None and self.task is not None:
@@ -476,6 +500,7 @@ def recipe_kind(recipe: Recipe) -> str:
 
 __all__ = [
     "JudgeRecipe",
+    "LoraSettings",
     "Recipe",
     "RecipeError",
     "TournamentRecipe",

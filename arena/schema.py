@@ -139,11 +139,23 @@ def model_directory_problem(directory: Path) -> str | None:
     Only file names are looked at (no torch, no parsing of weights), so recipes validate in a blink; a
     directory that passes and still cannot load fails at load time with transformers' reason.
     """
+    if (directory / "adapter_config.json").is_file() and not (directory / "config.json").is_file():
+        return _adapter_directory_problem(directory)  # a LoRA adapter: its base is named inside
     if not (directory / "config.json").is_file():
         return "no config.json"
     names = {p.name for p in directory.iterdir() if p.is_file()}
     if not names.intersection(WEIGHT_FILES) and not any(n.endswith(".safetensors") for n in names):
         return "no weights (model.safetensors or pytorch_model.bin)"
+    if not names.intersection(TOKENIZER_FILES):
+        return "no tokenizer (tokenizer.json, tokenizer.model or vocab.json)"
+    return None
+
+
+def _adapter_directory_problem(directory: Path) -> str | None:
+    """Why a directory with adapter_config.json is not a LoRA adapter peft loads (weights and tokenizer)."""
+    names = {p.name for p in directory.iterdir() if p.is_file()}
+    if not names.intersection({"adapter_model.safetensors", "adapter_model.bin"}):
+        return "adapter_config.json but no adapter weights (adapter_model.safetensors)"
     if not names.intersection(TOKENIZER_FILES):
         return "no tokenizer (tokenizer.json, tokenizer.model or vocab.json)"
     return None

@@ -63,9 +63,10 @@ def prompt_ids(recipe: TournamentRecipe, prompts: list[str]) -> dict[str, str]:
 
 
 def entrant_model(model: str) -> str:
-    """A training run's output directory stands for its final model."""
+    """A training run's output directory stands for its final model (a LoRA run's may be an adapter)."""
     final = Path(model).expanduser() / "final"
-    return str(final) if (final / "config.json").is_file() else model
+    found = (final / "config.json").is_file() or (final / "adapter_config.json").is_file()
+    return str(final) if found else model
 
 
 @dataclass

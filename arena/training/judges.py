@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from arena.errors import RecipeKeyError
-from arena.recipes import JudgeRecipe
+from arena.recipes import JudgeRecipe, LoraSettings
 from arena.rows import load_rows, plain_text, split_by_prompt
 from arena.tasks import Task
 from arena.training.algorithm import MicroBatch, StepOutput
@@ -45,10 +45,47 @@ class JudgeTrainContext:
     device: torch.device
     max_length: int  # training.max_length
     batch_size: int  # training.batch_size (the evaluation's forward passes)
+    lora: LoraSettings | None = None  # the recipe's `lora:` (docs/lora.md)
 
     def preference_rows(self) -> tuple[Rows, Rows]:
         """(training rows, held-out rows); see the module docstring."""
         return self.train_rows, self.held_out_rows
+
+    def load_options(self) -> dict[str, Any]:
+        """Extra `from_pretrained` options for the backbone: QLoRA's quantization (`lora.quantize`), or {}."""
+        from arena.training.lora import load_options
+
+        return load_options(self.lora, self.device)
+
+    def trainable(self, model: Any) -> TrainableModel:
+        """What trains: the loaded model itself, or with `lora:` its adapters and its head (peft keeps the
+        head whole and trainable), the final/ directory then the merged classifier with final/adapter."""
+        from arena.policy import save_policy
+
+        if self.lora is None:
+            return TrainableModel(
+                model,
+                model,
+                lambda directory, tokenizer: save_policy(model, tokenizer, directory, overwrite=True),
+            )
+        from arena.training import lora
+
+        peft_model = lora.attach_lora(model, self.lora, task_type="SEQ_CLS", source=self.backbone)
+        return TrainableModel(
+            peft_model,
+            lora.AdapterParameters(peft_model),
+            lambda directory, tokenizer: lora.save_lora(peft_model, tokenizer, directory, merge=True),
+        )
+
+
+@dataclass
+class TrainableModel:
+    """A judge's model in training: `model` is called, `parameters` is what the optimizer trains and
+    checkpoints hold (the objective's `model`), `save(directory, tokenizer)` writes final/."""
+
+    model: Any
+    parameters: torch.nn.Module
+    save: Callable[[Path, Any], Any]
 
 
 def preference_rows(recipe: JudgeRecipe, task: Task | None) -> tuple[Rows, Rows]:

@@ -13,6 +13,8 @@ the loss, what is evaluated after the last step, and how the final model is save
 from __future__ import annotations
 
 import copy
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -71,6 +73,7 @@ class PolicyObjective:
     policy: Policy
     task: Task | None
     eval_batch_size: int = 8  # examples per forward pass on the held-out examples (data.eval_fraction)
+    save_final: Callable[[Path], None] | None = None  # a LoRA run's final/ (arena.training.lora.save_lora)
 
     @property
     def starts_steps(self) -> bool:
@@ -96,7 +99,10 @@ class PolicyObjective:
 
     def save(self, directory: Path) -> None:
         self.algorithm.before_save()
-        self.policy.save(directory, overwrite=True)
+        if self.save_final is not None:
+            self.save_final(directory)
+        else:
+            self.policy.save(directory, overwrite=True)
 
 
 def build_objective(
@@ -139,16 +145,29 @@ def check_train_plugins(recipe: TrainRecipe, plugins: Any) -> tuple[Algorithm, T
 
 
 def _policy_objective(recipe: TrainRecipe, plugins: Any, device: torch.device) -> PolicyObjective:
+    from arena.training import lora as lora_
+
     algorithm, task = check_train_plugins(recipe, plugins)  # before any model loads
-    policy = _load("policy", recipe.policy, dtype=torch.float32, device=device)
+    if recipe.lora is not None:
+        lora_.check_parallelism()
+    options = lora_.load_options(recipe.lora, device)  # QLoRA: the base quantized as it loads
+    policy = _load("policy", recipe.policy, dtype=torch.float32, device=device, load_options=options)
     if task is not None and task.prepares_policy:
         task.prepare_policy(policy)  # e.g. a game sets the policy's action distribution to its reference
+    if recipe.lora is not None:  # adapters around the base, in place
+        peft = lora_.attach_lora(policy.model, recipe.lora, task_type="CAUSAL_LM", source=recipe.policy)
+        policy = Policy(peft, policy.tokenizer, policy.source)
     reference = None
     if algorithm.needs_reference:
-        reference = (
-            _load("reference", recipe.reference, device=device) if recipe.reference else copy.deepcopy(policy)
-        )
-        reference.model.requires_grad_(False).eval()
+        if recipe.lora is not None and not recipe.reference:  # the base itself: no second copy
+            reference = Policy(lora_.AdaptersDisabled(policy.model), policy.tokenizer, policy.source)
+        else:
+            reference = (
+                _load("reference", recipe.reference, device=device)
+                if recipe.reference
+                else copy.deepcopy(policy)
+            )
+            reference.model.requires_grad_(False).eval()
     examples = load_examples(recipe, algorithm, task, policy, reference, device)
     context = TrainContext(policy, reference, device)
     if algorithm.data == "prompts":
@@ -165,15 +184,24 @@ def _policy_objective(recipe: TrainRecipe, plugins: Any, device: torch.device) -
             list(held_out.examples) if held_out is not None else task.prompts("eval") if task else []
         )
     algorithm.setup(context)
+    save_final = None
+    if recipe.lora is not None:
+        changed = task is not None and task.prepares_policy  # the base differs from recipe.policy's files
+        merge = bool(recipe.lora.merge)
+        save_final = functools.partial(
+            lora_.save_lora, policy.model, policy.tokenizer, merge=merge, base_changed=changed
+        )
     return PolicyObjective(
         recipe.algorithm,
-        policy.model,
+        # with LoRA, what trains is the adapters (and what setup added, e.g. PPO's value head)
+        policy.model if recipe.lora is None else lora_.AdapterParameters(policy.model),
         examples,
         {"algorithm": recipe.algorithm},
         algorithm,
         policy,
         task,
         eval_batch_size=recipe.training.batch_size,
+        save_final=save_final,
     )
 
 
@@ -221,7 +249,11 @@ def _judge_objective(recipe: JudgeRecipe, plugins: Any, device: torch.device) ->
     task = plugins.build_task(recipe.task.name, recipe.task.args) if recipe.task else None
     train_rows, held_out = preference_rows(recipe, task)
     settings = recipe.training
+    if recipe.lora is not None:
+        from arena.training.lora import check_parallelism
+
+        check_parallelism()
     context = JudgeTrainContext(
-        recipe.backbone, train_rows, held_out, device, settings.max_length, settings.batch_size
+        recipe.backbone, train_rows, held_out, device, settings.max_length, settings.batch_size, recipe.lora
     )
     return judge_class.training_objective(recipe.args, context)

@@ -30,7 +30,6 @@ from arena.api import (
     plain_text,
     resolve_device,
     resolve_dtype,
-    save_policy,
     to_device,
     warn_truncated,
 )
@@ -49,9 +48,17 @@ class ClassifierBatch:
 
 
 def load_classifier(
-    source: str, judge: str, *, device: Any, dtype: Any, trust_remote_code: bool, training: bool
+    source: str,
+    judge: str,
+    *,
+    device: Any,
+    dtype: Any,
+    trust_remote_code: bool,
+    training: bool,
+    load_options: dict[str, Any] | None = None,
 ) -> tuple[Any, Any]:
-    """(model, tokenizer). For use, a directory trained as another kind of judge is refused."""
+    """(model, tokenizer). For use, a directory trained as another kind of judge is refused.
+    `load_options` go to `from_pretrained` (a QLoRA backbone is quantized and placed as it loads)."""
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging
 
@@ -60,9 +67,14 @@ def load_classifier(
     verbosity, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
     logging.set_verbosity_error()  # "newly initialized: score.weight" is the point when training
     logging.disable_progress_bar()
+    options = load_options or {}
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
-            source, num_labels=1, dtype=resolve_dtype(dtype, target), trust_remote_code=trust_remote_code
+            source,
+            num_labels=1,
+            dtype=resolve_dtype(dtype, target),
+            trust_remote_code=trust_remote_code,
+            **options,
         )
     except (OSError, ValueError) as exc:
         raise ArenaError(load_error(f"'{source}' as a {judge}", source, exc)) from exc
@@ -74,7 +86,9 @@ def load_classifier(
     if not training and isinstance(meta, dict) and meta.get("judge") not in (None, judge):
         raise ArenaError(f"'{source}' holds a {meta.get('judge')} judge, not a {judge}")
     model.config.pad_token_id = tokenizer.pad_token_id
-    return model.to(target).eval(), tokenizer
+    if "device_map" not in options:  # a quantized model is placed as it loads, and cannot be moved
+        model.to(target)
+    return model.eval(), tokenizer
 
 
 def encode_prompt_response(
@@ -183,9 +197,13 @@ class ClassifierJudge(abc.ABC):
                 dtype=torch.float32,
                 trust_remote_code=args.trust_remote_code,
                 training=True,
+                load_options=context.load_options(),
             )
         except ArenaError as exc:  # e.g. a hub id not in the cache offline: said on the recipe's key
             raise RecipeKeyError("backbone", str(exc)) from exc
+        config = model.config
+        trained = context.trainable(model)  # with `lora:`, adapters around it and its head trained whole
+        model = trained.model
         judge = cls.wrap(model, tokenizer, context.max_length, context.batch_size)
         firsts, seconds, cut = judge.pair_rows(
             [r["prompt"] for r in train_rows],
@@ -210,12 +228,12 @@ class ClassifierJudge(abc.ABC):
             return cls.pair_loss(logits[:half], logits[half:], batch.labels, args)
 
         def save(directory: Path) -> None:
-            setattr(model.config, META_KEY, judge.metadata())
-            save_policy(model, tokenizer, directory, overwrite=True)
+            setattr(config, META_KEY, judge.metadata())
+            trained.save(directory, tokenizer)
 
         return JudgeObjective(
             label=cls.name,
-            model=model,
+            model=trained.parameters,
             examples=ExampleSource(examples, collate, cut),
             judge=judge,
             held_out=held_out,

@@ -1,0 +1,402 @@
+"""LoRA through peft (docs/lora.md): the reference is the base with its adapters disabled (no second copy),
+only adapters train, final/ holds the adapter (and the merged model), checkpoints resume bit for bit, and
+the games' known answers are reached with adapters alone."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from arena.generation.logprobs import score_completions
+from arena.generation.mixture import sample_geometric_mixture
+from arena.policy import Policy, load_policy
+from arena.testing import OFFLINE_ENV, run_arena
+from arena.training.algorithm import MicroBatch
+from arena.training.metrics import read_metrics
+from tests.training.fixed_points import ipo_point, regularised_nash
+
+# Every linear layer and the LM head: a game's actions differ only in their rows of the LM head (the task
+# sets them), so adapters on the body alone can only sharpen or flatten the reference's distribution.
+GAME_TARGETS = "[q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, lm_head]"
+PROMPTS = ["Pick one:", "The cat"]
+COMPLETIONS = [" yes", " sat on the mat."]
+
+
+def host() -> Any:
+    from arena.plugins import make_plugin_host
+
+    return make_plugin_host(environ={}, warn=lambda message: None)
+
+
+def objective_for(raw: dict[str, Any], out: Path) -> Any:
+    from arena.recipes import parse_recipe
+    from arena.training.objective import build_objective
+
+    plugins = host()
+    recipe = parse_recipe("recipe.yaml", raw, registries=plugins.registries)
+    torch.manual_seed(0)
+    return build_objective(recipe, plugins, torch.device("cpu"), out)
+
+
+def online_recipe(model: Path, lora: dict[str, Any] | None) -> dict[str, Any]:
+    raw: dict[str, Any] = {
+        "kind": "train",
+        "name": "lora",
+        "algorithm": "online-ipo",
+        "args": {"tau": 0.1},
+        "policy": str(model),
+        "task": "dice",
+        "training": {"steps": 10, "batch_size": 16, "learning_rate": 0.01},
+    }
+    if lora is not None:
+        raw["lora"] = lora
+    return raw
+
+
+def scores(policy: Policy) -> list[tuple[float, ...]]:
+    return [s.token_logprobs for s in score_completions(policy, PROMPTS, COMPLETIONS)]
+
+
+def storages(shape: tuple[int, ...]) -> set[int]:
+    """Every distinct storage, among all tensors alive in the process, of a tensor of this shape."""
+    with warnings.catch_warnings():  # isinstance() on every object touches deprecated torch aliases
+        warnings.simplefilter("ignore")
+        return {
+            obj.untyped_storage().data_ptr()
+            for obj in gc.get_objects()
+            if isinstance(obj, torch.Tensor) and tuple(obj.shape) == shape
+        }
+
+
+def test_the_reference_is_the_base_with_adapters_off_and_never_a_copy(
+    tmp_path: Path, game_model_dir: Path
+) -> None:
+    original = load_policy(game_model_dir, dtype="fp32", device="cpu")
+    embedding_shape = tuple(original.model.get_input_embeddings().weight.shape)
+    gc.collect()
+    before = storages(embedding_shape)
+
+    objective = objective_for(
+        online_recipe(game_model_dir, {"dropout": 0.0, "target_modules": "all-linear"}), tmp_path
+    )
+    policy, reference = objective.policy, objective.algorithm.reference
+    objective.task.prepare_policy(original)  # the game's reference rows, as the run set them on its base
+    gc.collect()
+    # (c) one copy of the base: the run added exactly the policy's own embedding and LM-head storages
+    # (2: this model does not tie them), where a deep-copied reference would add 2 more.
+    added = storages(embedding_shape) - before
+    own = {
+        p.untyped_storage().data_ptr() for p in policy.model.parameters() if tuple(p.shape) == embedding_shape
+    }
+    assert len(own) == 2 and added == own
+    reachable = {p.untyped_storage().data_ptr(): p for p in policy.model.parameters()}
+    reachable.update({p.untyped_storage().data_ptr(): p for p in reference.model.parameters()})
+    base_bytes = sum(p.untyped_storage().nbytes() for p in original.model.parameters())
+    adapter_bytes = sum(p.untyped_storage().nbytes() for p in objective.model.parameters())
+    assert sum(p.untyped_storage().nbytes() for p in reachable.values()) == base_bytes + adapter_bytes
+
+    # 3. only adapters train: the optimizer's parameters are LoRA's A and B matrices, nothing else.
+    names = [name for name, _ in objective.model.named_parameters()]
+    assert names and all("lora_A" in n or "lora_B" in n for n in names)
+    assert adapter_bytes < base_bytes / 2
+
+    # (a) step 0: B = 0, so the policy, the reference and the original model give the same log-probs.
+    assert scores(policy) == scores(reference) == scores(original)
+
+    optimizer = torch.optim.Adam(objective.model.parameters(), lr=0.01)
+    objective.model.train()
+    for step in range(5):
+        batch = objective.examples.collate(objective.examples.batch_indices(step, 16, 0))
+        objective.loss(batch, MicroBatch(step, 0, 1)).losses.sum().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    objective.model.eval()
+
+    # (b) after training: the policy moved; the reference is still exactly the original model, through the
+    # whole-model scorer (get_decoder, get_output_embeddings) and the KV-cached mixture sampler alike.
+    moved = np.abs(
+        np.concatenate([np.subtract(a, b) for a, b in zip(scores(policy), scores(original), strict=True)])
+    )
+    assert moved.max() > 1e-3
+    assert scores(reference) == scores(original)
+    assert policy.model.training is False
+    drawn = sample_geometric_mixture(policy, reference, ["The cat"], beta=0.0, n=4)[0]
+    for sample in drawn:
+        (alone,) = score_completions(original, ["The cat"], [list(sample.token_ids)])
+        # the sampler's cached per-token reference log-probs against one full pass (DEVELOPERS.md: 1e-5)
+        assert sample.reference_token_logprobs == pytest.approx(alone.token_logprobs, abs=1e-5)
+    base = [p for n, p in policy.model.named_parameters() if "lora_" not in n]
+    assert all(not p.requires_grad for p in base)
+
+
+def test_quantize_is_refused_in_one_line_without_cuda(tmp_path: Path, game_model_dir: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the refusal is for machines without it")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        f"kind: train\nname: q\nalgorithm: ipo\npolicy: {game_model_dir}\ntask: order3\n"
+        "lora: {quantize: 4bit}\ntraining: {steps: 1, batch_size: 1}\n"
+    )
+    result = run_arena(["train", str(recipe)], cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"{recipe}: lora.quantize: expected none on a machine without CUDA (bitsandbytes 4-bit needs a GPU)\n"
+    )
+    assert not (tmp_path / "runs").exists()
+
+
+def test_quantize_on_cuda_loads_the_base_through_bitsandbytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MOCKED: this machine has no CUDA and no bitsandbytes, whose kernels need one. torch.cuda.is_available
+    and the bitsandbytes import are faked so that what QLoRA hands `from_pretrained` can be checked."""
+    from types import ModuleType
+
+    from arena.recipes import LoraSettings
+    from arena.training.lora import load_options
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setitem(sys.modules, "bitsandbytes", ModuleType("bitsandbytes"))
+    device = torch.device("cuda", 0)
+    four = load_options(LoraSettings(quantize="4bit"), device)
+    config = four["quantization_config"]
+    assert (config.load_in_4bit, config.bnb_4bit_quant_type, config.bnb_4bit_use_double_quant) == (
+        True,
+        "nf4",
+        True,
+    )
+    assert config.bnb_4bit_compute_dtype == torch.bfloat16
+    assert four["device_map"] == {"": device}
+    assert load_options(LoraSettings(quantize="8bit"), device)["quantization_config"].load_in_8bit is True
+    assert load_options(LoraSettings(), device) == {} and load_options(None, device) == {}
+    from arena.errors import RecipeKeyError
+
+    with pytest.raises(RecipeKeyError, match="expected none when training on cpu"):
+        load_options(LoraSettings(quantize="4bit"), torch.device("cpu"))
+
+
+# -- through `arena train` ------------------------------------------------------------------------------
+
+DPO_RECIPE = """\
+kind: train
+name: run
+algorithm: dpo
+args: {{beta: 0.5}}
+policy: {model}
+data: pairs.jsonl
+lora: {lora}
+training:
+  steps: {steps}
+  batch_size: 4
+  learning_rate: 0.01
+  warmup_steps: 2
+  schedule: cosine
+  save_every: {save_every}
+  log_every: 1
+  seed: 3
+"""
+
+PAIRS = [
+    ("The cat", "sat on the mat.", "ran away fast."),
+    ("A dog", "barked at the moon.", "slept all day."),
+    ("The sun", "rose over the hills.", "fell into the sea."),
+    ("Birds", "sing in the morning.", "eat the seeds."),
+]
+
+
+def write_dpo(directory: Path, model: Path, *, steps: int, lora: str, save_every: int = 0) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    rows = [json.dumps({"prompt": p, "chosen": c, "rejected": r}) for p, c, r in PAIRS]
+    (directory / "pairs.jsonl").write_text("\n".join(rows) + "\n")
+    (directory / "recipe.yaml").write_text(
+        DPO_RECIPE.format(model=model, steps=steps, lora=lora, save_every=save_every)
+    )
+
+
+def train_dpo(directory: Path, model: Path, *, steps: int, lora: str) -> Path:
+    write_dpo(directory, model, steps=steps, lora=lora)
+    result = run_arena(["train", "recipe.yaml"], cwd=directory, env={"OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    return directory / "runs" / "run"
+
+
+@pytest.mark.slow
+def test_final_holds_the_adapter_and_the_merged_model_that_load_everywhere(
+    tmp_path: Path, game_model_dir: Path
+) -> None:
+    from arena.generation.base import SamplingSettings
+    from arena.generation.hf import HFBackend
+    from arena.tournament.inputs import entrant_model
+
+    merged_run = train_dpo(tmp_path / "merged", game_model_dir, steps=8, lora="{merge: true}")
+    adapter_run = train_dpo(tmp_path / "adapter", game_model_dir, steps=8, lora="{}")
+    final = merged_run / "final"
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in final.iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json"} <= {
+        p.name for p in (final / "adapter").iterdir()
+    }
+    assert not (adapter_run / "final" / "config.json").exists()  # without merge, final/ is the adapter
+    config = json.loads((adapter_run / "final" / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == str(game_model_dir.resolve())
+    assert (config["r"], config["lora_alpha"], config["lora_dropout"]) == (16, 32, 0.05)
+    # the same seeds: the two runs trained the same adapter, bit for bit
+    adapter_weights = load_file(adapter_run / "final" / "adapter_model.safetensors")
+    beside = load_file(final / "adapter" / "adapter_model.safetensors")
+    assert adapter_weights.keys() == beside.keys() and all(
+        adapter_weights[k].equal(beside[k]) for k in beside
+    )
+
+    original = scores(load_policy(game_model_dir, dtype="fp32", device="cpu"))
+    from_merged = scores(load_policy(final, dtype="fp32", device="cpu"))
+    from_adapter = scores(load_policy(adapter_run / "final", dtype="fp32", device="cpu"))
+    # peft's merge on load and Arena's merge on save: both W + (alpha / r) B A in fp32
+    for a, b, base in zip(from_merged, from_adapter, original, strict=True):
+        assert a == pytest.approx(b, abs=1e-5)
+        assert max(abs(x - y) for x, y in zip(a, base, strict=True)) > 1e-3  # trained, not the base
+
+    # A tournament entrant names the run: its final/ is the adapter, generated from through load_policy.
+    assert entrant_model(str(adapter_run)) == str(adapter_run / "final")
+    settings = SamplingSettings(max_new_tokens=6, temperature=1.0, seed=1)
+    backend = HFBackend()
+    drawn = backend.generate(entrant_model(str(adapter_run)), ["The cat"], 3, settings)
+    backend.close()
+    again = HFBackend().generate(str(final), ["The cat"], 3, settings)
+    assert [s.token_ids for s in drawn[0]] == [s.token_ids for s in again[0]]
+    for ours, theirs in zip(drawn[0], again[0], strict=True):
+        assert ours.logprob == pytest.approx(theirs.logprob, abs=1e-4)
+
+
+@pytest.mark.slow
+def test_the_merged_model_loads_in_vllm(tmp_path: Path, game_model_dir: Path) -> None:
+    run = train_dpo(tmp_path, game_model_dir, steps=8, lora="{merge: true}")
+    code = (
+        "import json, sys\n"
+        "from arena.generation.base import SamplingSettings\n"
+        "from arena.generation.config import VLLMBackendConfig\n"
+        "from arena.generation.vllm import VLLMBackend\n"
+        "if __name__ == '__main__':\n"
+        "    backend = VLLMBackend(VLLMBackendConfig(threads=1, dtype='fp32'))\n"
+        "    samples = backend.generate(sys.argv[1], ['The cat'], 3, SamplingSettings(max_new_tokens=6, seed=1))\n"
+        "    print(json.dumps([[list(s.token_ids), s.logprob] for s in samples[0]]))\n"
+        "    backend.close()\n"
+    )
+    env = {**os.environ, **OFFLINE_ENV, "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(run / "final")], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    drawn = json.loads(done.stdout.strip().splitlines()[-1])
+    merged = load_policy(run / "final", dtype="fp32", device="cpu")
+    base = load_policy(game_model_dir, dtype="fp32", device="cpu")
+    for token_ids, logprob in drawn:
+        assert token_ids
+        (ours,) = score_completions(merged, ["The cat"], [token_ids])
+        (before,) = score_completions(base, ["The cat"], [token_ids])
+        # vLLM samples from the merged weights: its log-prob is the merged model's (DEVELOPERS.md: 1e-4)
+        assert logprob == pytest.approx(ours.logprob, abs=1e-3)
+        assert abs(before.logprob - ours.logprob) > 1e-3
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_with_lora_equals_an_uninterrupted_run(
+    tmp_path: Path, game_model_dir: Path
+) -> None:
+    steps, lora = 60, "{dropout: 0.1}"  # dropout on: the resumed run must also draw the same masks
+    whole = tmp_path / "whole"
+    write_dpo(whole, game_model_dir, steps=steps, lora=lora, save_every=10)
+    assert run_arena(["train", "recipe.yaml"], cwd=whole, env={"OMP_NUM_THREADS": "1"}).returncode == 0
+    checkpoint = whole / "runs" / "run" / "checkpoints" / f"step-{steps:08d}"
+    saved = load_file(checkpoint / "model.safetensors")
+    assert saved and all("lora_A" in k or "lora_B" in k for k in saved)  # the trainable state only
+
+    killed = tmp_path / "killed"
+    write_dpo(killed, game_model_dir, steps=steps, lora=lora, save_every=10)
+    env = {**os.environ, **OFFLINE_ENV, "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "arena", "train", "recipe.yaml"],
+        cwd=killed,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    second = killed / "runs" / "run" / "checkpoints" / "step-00000020"
+    deadline = time.monotonic() + 300
+    while not second.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert second.exists(), "the run never reached its second checkpoint"
+    assert not (killed / "runs" / "run" / "summary.json").exists(), "the run finished before it was killed"
+
+    resumed = run_arena(["train", "recipe.yaml", "--resume"], cwd=killed, env={"OMP_NUM_THREADS": "1"})
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((killed / "runs" / "run" / "summary.json").read_text())["resumed_from_step"] >= 20
+    a = load_file(whole / "runs" / "run" / "final" / "adapter_model.safetensors")
+    b = load_file(killed / "runs" / "run" / "final" / "adapter_model.safetensors")
+    assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)
+
+    def losses(directory: Path) -> list[float]:
+        return [row["loss"] for row in read_metrics(directory / "runs" / "run" / "metrics.jsonl")]
+
+    assert losses(killed) == losses(whole) and len(losses(whole)) == steps
+
+
+# -- known answers (KNOWN_ANSWERS.md) with adapters alone -------------------------------------------------
+
+GAME_RECIPE = """\
+kind: train
+name: run
+algorithm: {algorithm}
+args: {args}
+policy: {model}
+task: {task}
+lora: {{dropout: 0.0, target_modules: {targets}}}
+training: {{steps: {steps}, batch_size: {batch}, learning_rate: {lr}, schedule: {schedule}, max_grad_norm: null,
+           log_every: 50}}
+"""
+
+
+def train_game(tmp_path: Path, model: Path, **fields: Any) -> dict[str, Any]:
+    (tmp_path / "run.yaml").write_text(GAME_RECIPE.format(model=model, targets=GAME_TARGETS, **fields))
+    result = run_arena(["train", "run.yaml"], cwd=tmp_path, env={"OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    return json.loads((tmp_path / "runs" / "run" / "summary.json").read_text())
+
+
+@pytest.mark.slow
+def test_offline_ipo_with_lora_reaches_the_exact_minimiser_on_d1(
+    tmp_path: Path, game_model_dir: Path
+) -> None:
+    summary = train_game(
+        tmp_path, game_model_dir, algorithm="ipo", args="{tau: 1.0}", task="order3", steps=400, batch=3,
+        lr=0.01, schedule="constant",
+    )  # fmt: skip
+    # full-batch Adam, dropout off: the closed form (0.4484, 0.3213, 0.2302) to 1e-3, as without LoRA
+    # (measured: 0.44844, 0.32132, 0.23024)
+    exact = ipo_point([(0, 1), (1, 2), (0, 2)], 3, 1.0)
+    assert summary["final"]["action_probs"] == pytest.approx(list(exact), abs=1e-3)
+
+
+@pytest.mark.slow
+def test_online_ipo_with_lora_reaches_the_regularised_nash_equilibrium(
+    tmp_path: Path, game_model_dir: Path
+) -> None:
+    summary = train_game(
+        tmp_path, game_model_dir, algorithm="online-ipo", args="{tau: 0.1}", task="dice", steps=500,
+        batch=256, lr=6e-4, schedule="linear",
+    )  # fmt: skip
+    p = np.array([[1 / 2, 5 / 9, 4 / 9], [4 / 9, 1 / 2, 5 / 9], [5 / 9, 4 / 9, 1 / 2]])
+    target = regularised_nash(p, np.array([0.6, 0.3, 0.1]), 0.1)  # (0.6437, 0.2285, 0.1278)
+    # sampled self-play: within 0.03 (max abs), the tolerance of the full fine-tuning test; measured 0.0010
+    assert np.max(np.abs(np.array(summary["final"]["action_probs"]) - target)) < 0.03
