@@ -113,6 +113,11 @@ class TrainingSettings:
     weight_decay: Annotated[float, NonNegative] = 0.0
     max_grad_norm: Annotated[float, Positive] | None = 1.0
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    # Memory (docs/memory.md): recompute each decoder layer's activations in backward instead of keeping
+    # them (auto: on above 100M parameters); the weights' dtype; where AdamW accumulates bf16 weights' updates.
+    gradient_checkpointing: bool | Literal["auto"] = "auto"
+    dtype: Literal["fp32", "bf16"] = "fp32"
+    master_weights: Literal["fp32", "none"] = "fp32"  # fp32: fp32 copies in the optimizer; none: pure bf16
     device: str = "auto"
     seed: int = 0
     save_every: Annotated[int, NonNegative] = 0  # 0: checkpoint only at the end
@@ -123,6 +128,8 @@ class TrainingSettings:
     report_to: Annotated[list[str], TrackerNames()] = field(default_factory=list)
 
     def check(self) -> tuple[str, str] | None:
+        if self.master_weights == "none" and self.dtype == "fp32":
+            return "master_weights", "expected fp32 with dtype fp32 (fp32 weights are their own master copy)"
         if self.save_every == 0 and self.keep_checkpoints != 2:
             # Without save_every only the final checkpoint is written: any count keeps it, so the key
             # would change nothing.

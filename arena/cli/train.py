@@ -30,6 +30,26 @@ from arena.cli.options import overrides_option
     metavar="FILE",
     help="With --launcher accelerate: an accelerate config (examples in recipes/accelerate/).",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Load nothing heavy: print the run's memory plan (parameters, gradients, optimizer, activations).",
+)
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON.")
+@click.option(
+    "--gpu-memory",
+    type=click.FloatRange(min=0, min_open=True),
+    default=80.0,
+    show_default=True,
+    metavar="GIB",
+    help="With --dry-run: the memory of one GPU the plan is checked against.",
+)
+@click.option(
+    "--length",
+    type=click.IntRange(2),
+    default=None,
+    help="With --dry-run: tokens per sequence to plan for (default: training.max_length).",
+)
 def train(
     recipe: str,
     overrides: tuple[str, ...],
@@ -37,6 +57,10 @@ def train(
     launcher: str,
     num_processes: int | None,
     accelerate_config: str | None,
+    dry_run: bool,
+    as_json: bool,
+    gpu_memory: float,
+    length: int | None,
 ) -> None:
     """Train a policy or a judge from a recipe."""
     from arena.errors import ArenaError, recipe_errors
@@ -45,6 +69,8 @@ def train(
 
     if launcher == "none" and (num_processes or accelerate_config):
         raise ArenaError("--num-processes and --accelerate-config need --launcher accelerate")
+    if not dry_run and (as_json or length is not None):
+        raise ArenaError("--json and --length need --dry-run")
     host = make_plugin_host()
     parsed = load_recipe(recipe, overrides, registries=host.registries)
     if not isinstance(parsed, (TrainRecipe, JudgeRecipe)):
@@ -53,6 +79,9 @@ def train(
         raise RecipeError(
             recipe, "kind", f"`arena train` runs train and judge recipes; this is a {parsed.kind} recipe"
         )
+    if dry_run:
+        _print_memory_plan(parsed, recipe, host, gpu_memory, length, as_json)
+        return
     if launcher == "accelerate":  # the recipe was checked here; each process reads it again
         from arena.training.launch import accelerate_command, launch_processes, relaunch
         from arena.training.loop import check_output, micro_batch_size
@@ -81,6 +110,40 @@ def train(
     what = "judge" if isinstance(parsed, JudgeRecipe) else "model"
     click.echo(
         f"{parsed.name}: {summary['steps']} steps, {', '.join(shown)}; {what} in {output_dir(parsed) / 'final'}"
+    )
+
+
+def _print_memory_plan(
+    parsed: object, recipe: str, host: object, gpu_memory: float, length: int | None, as_json: bool
+) -> None:
+    """`--dry-run`: the algorithm and task are built and checked (no model loads), then the plan."""
+    import json
+
+    from arena import console
+    from arena.errors import RecipeError, recipe_errors
+    from arena.recipes import TrainRecipe
+
+    if not isinstance(parsed, TrainRecipe):
+        raise RecipeError(recipe, "kind", "--dry-run plans train recipes; this is a judge recipe")
+    from arena.training.memory import plan_memory
+    from arena.training.objective import check_train_plugins
+
+    with recipe_errors(recipe):
+        algorithm, _ = check_train_plugins(parsed, host)
+        plan = plan_memory(
+            parsed, algorithm.data, algorithm.needs_reference, gpu_memory_gib=gpu_memory, length=length
+        )
+    if as_json:
+        click.echo(json.dumps(plan.to_json(), indent=2))
+        return
+    title = f"{parsed.name}: memory plan of one process, {plan.model} (GiB)"
+    columns = ["what", "", "checkpointing off", "checkpointing on"]
+    console.stdout().print(console.table(title, columns, plan.rows_for_table()))
+    chosen = "on" if plan.checkpointing else "off"
+    verdict = "fits" if plan.fits() else "does not fit"
+    click.echo(
+        f"training.gradient_checkpointing resolves to {chosen}: the run {verdict} in {gpu_memory:g} GiB "
+        f"(peak {plan.total(plan.checkpointing) / 1024**3:.2f} GiB)"
     )
 
 

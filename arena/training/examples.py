@@ -6,7 +6,8 @@ batches an uninterrupted run would, with no sampler state to save.
 
 `ExampleSource` is the same for every objective; what differs is its `collate` (indices -> a batch on
 the device). Policy algorithms get theirs from `load_examples` (pairs carry the frozen reference's
-log-probs, computed once per example); a judge builds its own (`arena.training.judges`).
+log-probs, computed for every example in one pass before training: `cache_reference_logprobs`); a judge
+builds its own (`arena.training.judges`).
 """
 
 from __future__ import annotations
@@ -69,35 +70,71 @@ class ExampleSource:
 
 @dataclass
 class PolicyCollator:
-    """Batches of a policy algorithm: completions, or pairs with the frozen reference's summed log-probs."""
+    """Batches of a policy algorithm: completions, or pairs with the frozen reference's summed log-probs
+    (computed for every example before training by `cache_reference_logprobs`)."""
 
     kind: str
     examples: list[Any]
     pad_id: int
     device: torch.device
-    reference: Any = None  # a frozen Policy whose log-probs pair batches carry
-    _reference_cache: dict[int, tuple[float, float]] = field(default_factory=dict)
+    reference: Any = None  # a frozen Policy whose log-probs pair batches carry; released once they are cached
+    reference_logprobs: torch.Tensor | None = None  # (examples, 2): chosen, rejected
 
     def __call__(self, indices: Sequence[int]) -> Any:
         chosen = [self.examples[i] for i in indices]
         if self.kind == "completions":
             return to_device(collate_completions(chosen, self.pad_id), self.device)
-        reference = self._reference_logprobs(indices) if self.reference is not None else None
+        if self.reference is not None and self.reference_logprobs is None:
+            cache_reference_logprobs([self], batch_size=len(indices))  # a caller outside the Trainer loop
+        reference = None
+        if self.reference_logprobs is not None:
+            rows = self.reference_logprobs[list(indices)]
+            reference = torch.cat([rows[:, 0], rows[:, 1]])
         return to_device(collate_pairs(chosen, self.pad_id, reference), self.device)
 
-    @torch.no_grad()
-    def _reference_logprobs(self, indices: Sequence[int]) -> torch.Tensor:
-        """Summed reference log-probs (chosen rows, then rejected), each example computed once."""
-        missing = sorted({i for i in indices if i not in self._reference_cache})
-        if missing:
-            batch = collate_pairs([self.examples[i] for i in missing], self.pad_id, None)
-            batch = to_device(batch, self.device)
-            values = pair_logprobs(self.reference.model, batch)
-            half = len(missing)
-            for row, index in enumerate(missing):
-                self._reference_cache[index] = (float(values[row]), float(values[half + row]))
-        pairs = [self._reference_cache[i] for i in indices]
-        return torch.tensor([c for c, _ in pairs] + [r for _, r in pairs], dtype=torch.float32)
+
+def pair_collators(source: ExampleSource) -> list[PolicyCollator]:
+    """The collators of a source and its held-out examples that attach reference log-probs to pairs."""
+    sources = [source] + ([source.held_out] if source.held_out is not None else [])
+    return [
+        s.collate_indices
+        for s in sources
+        if isinstance(s.collate_indices, PolicyCollator) and s.collate_indices.reference is not None
+    ]
+
+
+@torch.no_grad()
+def cache_reference_logprobs(
+    collators: Sequence[PolicyCollator], batch_size: int, *, show_progress: bool = False
+) -> None:
+    """The reference's summed log-probs of every pair of `collators` (training and held-out examples
+    alike), in one pass of `batch_size` pairs at a time, longest first (less padding); then each collator
+    lets go of the reference, so that nothing holds it any more (offline algorithms: a second model's
+    weights off the device for the whole run). The caller runs this under the training's autocast, so the
+    reference's log-probs have the precision the policy's get, and the margin is 0 at step 0."""
+    from arena import console
+
+    if not collators:
+        return
+    reference = collators[0].reference
+    work = [(c, i) for c in collators for i in range(len(c.examples))]
+    work.sort(key=lambda item: -_row_length(item[0].examples[item[1]]))  # stable: ties keep their order
+    results = {id(c): torch.zeros((len(c.examples), 2), dtype=torch.float32) for c in collators}
+    with console.progress("reference log-probs", len(work), enabled=show_progress) as bar:
+        for start in range(0, len(work), batch_size):
+            part = work[start : start + batch_size]
+            batch = collate_pairs([c.examples[i] for c, i in part], collators[0].pad_id, None)
+            values = pair_logprobs(reference.model, to_device(batch, collators[0].device)).float().cpu()
+            for row, (collator, index) in enumerate(part):
+                results[id(collator)][index] = torch.stack([values[row], values[len(part) + row]])
+            bar.update(0, advance=len(part))
+    for collator in collators:
+        collator.reference_logprobs = results[id(collator)]
+        collator.reference = None
+
+
+def _row_length(example: PairExample) -> int:
+    return len(example.prompt_ids) + max(len(example.chosen_ids), len(example.rejected_ids))
 
 
 def load_examples(

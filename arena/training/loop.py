@@ -20,6 +20,7 @@ gradient accumulation samples exactly what N processes do.
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import random
 import time
@@ -40,10 +41,12 @@ from arena.training.checkpoint import (
     load_weights,
     save_checkpoint,
 )
+from arena.training.examples import cache_reference_logprobs, pair_collators
 from arena.training.metrics import MetricsLog
 from arena.training.objective import build_objective, check_trainable
 from arena.training.optim import make_optimizer, make_scheduler
 from arena.training.parallel import DeepSpeedZeRO, Replicated, make_strategy
+from arena.training.precision import apply_memory_settings
 from arena.training.tracking import finish_tracking, log_record, make_trackers, start_tracking
 
 
@@ -82,6 +85,11 @@ def _train(recipe: TrainRecipe | JudgeRecipe, recipe_file: str, plugins: Any, re
 
     model = objective.model
     model.train()
+    if isinstance(recipe, JudgeRecipe):  # a policy got training.dtype and checkpointing as it loaded
+        apply_memory_settings(model, settings)
+    with accelerator.autocast():  # the training's precision; then the reference is let go (docs/memory.md)
+        cache_reference_logprobs(pair_collators(source), micro_batch, show_progress=main)
+    gc.collect()
     start_step = 0
     checkpoint = latest_checkpoint(out_dir) if resume else None
     if checkpoint is not None:

@@ -29,6 +29,7 @@ from arena.recipes import JudgeRecipe, TrainRecipe
 from arena.tasks import Task
 from arena.training.algorithm import Algorithm, MicroBatch, StepOutput, TrainContext
 from arena.training.examples import ExampleSource, held_out_metrics, load_examples
+from arena.training.precision import apply_memory_settings, weights_dtype
 from arena.training.recipe_use import check_recipe_use
 from arena.training.rollouts import make_rollouts
 
@@ -151,7 +152,9 @@ def _policy_objective(recipe: TrainRecipe, plugins: Any, device: torch.device) -
     if recipe.lora is not None:
         lora_.check_parallelism()
     options = lora_.load_options(recipe.lora, device)  # QLoRA: the base quantized as it loads
-    policy = _load("policy", recipe.policy, dtype=torch.float32, device=device, load_options=options)
+    dtype = weights_dtype(recipe.training)  # training.dtype: the reference copy gets it too
+    policy = _load("policy", recipe.policy, dtype=dtype, device=device, load_options=options)
+    apply_memory_settings(policy.model, recipe.training)  # training.gradient_checkpointing, before LoRA
     if task is not None and task.prepares_policy:
         task.prepare_policy(policy)  # e.g. a game sets the policy's action distribution to its reference
     if recipe.lora is not None:  # adapters around the base, in place

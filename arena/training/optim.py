@@ -1,4 +1,5 @@
-"""AdamW with warm-up and a decay schedule to zero at the last step."""
+"""AdamW with warm-up and a decay schedule to zero at the last step; on bf16 weights, with fp32 master
+weights unless `training.master_weights: none` (arena.training.precision)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from arena.recipes import TrainingSettings
 
 
 def make_optimizer(parameters: list[torch.nn.Parameter], settings: TrainingSettings) -> torch.optim.AdamW:
-    return torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    from arena.training.precision import MasterWeightAdamW
+
+    options = {"lr": settings.learning_rate, "weight_decay": settings.weight_decay}
+    if settings.master_weights == "fp32" and any(p.dtype != torch.float32 for p in parameters):
+        return MasterWeightAdamW(parameters, **options)
+    return torch.optim.AdamW(parameters, **options)
 
 
 def learning_rate_factor(step: int, settings: TrainingSettings) -> float:

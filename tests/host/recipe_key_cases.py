@@ -78,11 +78,15 @@ dpo:
          eval_fraction: 0.4}
   training: &every-key {steps: 3, batch_size: 2, gradient_accumulation: 1, learning_rate: 0.05, warmup_steps: 1,
                         schedule: cosine, weight_decay: 0.1, max_grad_norm: 0.01, precision: fp32, device: cpu,
-                        seed: 1, save_every: 1, log_every: 1, max_length: 64, keep_checkpoints: 3}
+                        seed: 1, save_every: 1, log_every: 1, max_length: 64, keep_checkpoints: 3,
+                        gradient_checkpointing: true}
 ipo:
   {kind: train, name: keys, algorithm: ipo, args: {tau: 0.5, length_normalized: false, rpo_alpha: 0.2},
    policy: $game, data: {path: pairs.jsonl, columns: {chosen: good, rejected: bad}},
    training: &game {steps: 8, batch_size: 4, learning_rate: 0.05}}
+ipo-bf16:
+  {kind: train, name: keys, algorithm: ipo, policy: $game,
+   data: {path: pairs.jsonl, columns: {chosen: good, rejected: bad}}, training: {<<: *game, dtype: bf16}}
 sft:
   {kind: train, name: keys, algorithm: sft, args: {average: sequence}, policy: $game,
    task: {name: order3, args: {reference: [0.5, 0.3, 0.2]}},
@@ -139,6 +143,10 @@ judge-rm:
    args: {label_smoothing: 0.1, center_rewards: 0.1, trust_remote_code: false},
    data: {path: pairs.jsonl, split: train, columns: {chosen: good, rejected: bad}, limit: 6, eval_fraction: 0.4},
    training: {<<: *every-key, learning_rate: 0.01}}
+judge-rm-bf16:
+  {kind: judge, name: keys, judge: reward-model, backbone: $base,
+   data: {path: pairs.jsonl, columns: {chosen: good, rejected: bad}, limit: 6},
+   training: {steps: 2, batch_size: 2, learning_rate: 0.01, dtype: bf16}}
 judge-pm:
   {kind: judge, name: keys, judge: preference-model, backbone: $base,
    args: {label_smoothing: 0.1, trust_remote_code: false},
@@ -217,6 +225,10 @@ NO_REMOTE_CODE = "the tiny models carry no remote code, so allowing it changes n
 SENDING = "how requests are sent, not what they ask: the same verdicts whatever it is, by design"
 BATCHING = "rows per forward pass: the numbers are the same whatever it is, by design"
 ACCUMULATION = "micro-batches of one step: the step is the same whatever it is, by design (PPO shows it)"
+RECOMPUTE = (
+    "recomputing activations in backward gives the same numbers, by design "
+    "(tests/training/test_memory.py checks the gradients and measures the memory)"
+)
 
 
 def _training_keys(scenario: str, prefix: str) -> dict[str, Proof]:
@@ -234,11 +246,15 @@ def _training_keys(scenario: str, prefix: str) -> dict[str, Proof]:
         "save_every": 2,
         "log_every": 2,
         "max_length": 4,
+        "dtype": "bf16",
         "keep_checkpoints": 1,
         "report_to": ["tensorboard"],  # OUT/tensorboard is written (tests/training/test_tracking.py reads it)
     }
     proofs = {f"{prefix}.training.{k}": changes(scenario, **{f"training__{k}": v}) for k, v in values.items()}
     proofs[f"{prefix}.training.device"] = read(scenario, TrainingSettings, CPU_ONLY, training__device="auto")
+    proofs[f"{prefix}.training.gradient_checkpointing"] = read(
+        scenario, TrainingSettings, RECOMPUTE, training__gradient_checkpointing=False
+    )
     return proofs
 
 
@@ -266,6 +282,7 @@ KEYS: dict[str, Proof] = {
     "train.generation.seed": refused("ppo-text", "generation.seed", generation__seed=3),
     **_training_keys("dpo", "train"),
     "train.training.gradient_accumulation": changes("ppo", training__gradient_accumulation=1),
+    "train.training.master_weights": changes("ipo-bf16", training__master_weights="none"),
     "train.output": changes("dpo", output="elsewhere"),
     # judge recipes
     "judge.kind": refused("judge-rm", "kind", kind="juge"),
@@ -282,6 +299,7 @@ KEYS: dict[str, Proof] = {
     "judge.training.gradient_accumulation": read(
         "judge-rm", TrainingSettings, ACCUMULATION, training__gradient_accumulation=2
     ),
+    "judge.training.master_weights": changes("judge-rm-bf16", training__master_weights="none"),
     "judge.output": changes("judge-rm", output="elsewhere"),
     # tournament recipes
     "tournament.kind": refused("tournament", "kind", kind="tournamnet"),
@@ -577,6 +595,12 @@ IGNORED: list[tuple[str, str, dict[str, Any], str]] = [
     ("ema_decay without the EMA opponent", "nash-md", {"args.opponent": "mixture"}, "args.ema_decay"),
     ("label_smoothing with the hinge loss", "dpo", {"args.loss": "hinge"}, "args.label_smoothing"),
     ("keep_checkpoints without save_every", "dpo", {"training.save_every": 0}, "training.keep_checkpoints"),
+    (
+        "master_weights none with fp32 weights",
+        "dpo",
+        {"training.master_weights": "none"},
+        "training.master_weights",
+    ),
     ("top_p with greedy decoding", "tournament", {"generation.temperature": 0}, "generation.top_p"),
     ("prompts beside a task", "tournament", {"task": "dice"}, "task"),
     ("a column of a .txt file", "tournament", {"prompts.path": "prompts.txt"}, "prompts.column"),

@@ -150,18 +150,26 @@ def test_batches_laid_out_otherwise_are_scored_unpacked(game_model_dir: Path) ->
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "checkpointing"),
     [
-        DPOArgs(beta=0.2),
-        DPOArgs(beta=0.5, rpo_alpha=0.7, length_normalized=True),
-        DPOArgs(beta=0.3, loss="hinge"),
+        (DPOArgs(beta=0.2), False),
+        (DPOArgs(beta=0.5, rpo_alpha=0.7, length_normalized=True), False),
+        (DPOArgs(beta=0.3, loss="hinge"), False),
+        (DPOArgs(beta=0.2), True),
     ],
-    ids=["sigmoid", "rpo-length-normalized", "hinge"],
+    ids=["sigmoid", "rpo-length-normalized", "hinge", "sigmoid-gradient-checkpointing"],
 )
-def test_dpo_loss_and_gradients_equal_the_sequences_alone(game_model_dir: Path, args: DPOArgs) -> None:
-    """DPO on packed rows against DPO written out from each sequence scored alone (float64 softmax)."""
+def test_dpo_loss_and_gradients_equal_the_sequences_alone(
+    game_model_dir: Path, args: DPOArgs, checkpointing: bool
+) -> None:
+    """DPO on packed rows against DPO written out from each sequence scored alone (float64 softmax); with
+    gradient checkpointing, the packed mask and positions reach the recomputed layers too."""
     reference = load_model(game_model_dir, "sdpa").requires_grad_(False)
     policy = copy.deepcopy(reference).requires_grad_(True)
+    if checkpointing:  # transformers checkpoints its layers in training mode (this model has no dropout)
+        policy.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        policy.train()
+        assert policy.model.gradient_checkpointing
     generator = torch.Generator().manual_seed(3)
     with torch.no_grad():
         for parameter in policy.parameters():
