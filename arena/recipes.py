@@ -180,6 +180,27 @@ class LoraSettings:
 
 
 @dataclass
+class RolloutSettings(GenerationSettings):
+    """A train recipe's `generation:`: how online algorithms sample, and from what (docs/rollouts.md)."""
+
+    # hf: Arena's KV-cached sampler; vllm: a vLLM engine in the training process for draws from the policy
+    backend: Literal["hf", "vllm"] = "hf"
+    # vllm: the engine gets the policy's weights every sync_every optimizer steps (samples are then
+    # off-policy by up to sync_every - 1 steps)
+    sync_every: Annotated[int, Positive] = 1
+    # vllm on a GPU: the share of its memory the colocated engine takes (weights and KV cache)
+    gpu_memory_utilization: Annotated[float, Range(0, 1, low_open=True)] = 0.3
+    sleep: bool = False  # vllm on a GPU: free the engine's memory during each update (sleep mode, CUDA only)
+
+    def check(self) -> tuple[str, str] | None:
+        if self.backend == "hf":
+            for key, default in (("sync_every", 1), ("gpu_memory_utilization", 0.3), ("sleep", False)):
+                if getattr(self, key) != default:
+                    return key, "expected backend vllm beside it (the hf sampler is the policy itself)"
+        return super().check()
+
+
+@dataclass
 class TrainRecipe:
     """Train a policy with an alignment algorithm."""
 
@@ -192,9 +213,9 @@ class TrainRecipe:
     task: PluginRef[Literal["tasks"]] | None = None
     data: DataSettings | None = None
     judge: PluginRef[Literal["judges"]] | None = None
-    # Refused: online algorithms sample with Arena's own KV-cached sampler (vLLM rollouts are not built yet).
+    # Refused: online algorithms choose their sampler with `generation: {backend: hf | vllm}`.
     backend: PluginRef[Literal["backends"]] | None = None
-    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    generation: RolloutSettings = field(default_factory=RolloutSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
     lora: LoraSettings | None = None  # train adapters only (docs/lora.md)
     output: str | None = None  # default: runs/<name>
@@ -204,7 +225,7 @@ class TrainRecipe:
             return (
                 "backend",
                 "expected no backend on a train recipe: online algorithms sample with Arena's own "
-                "KV-cached sampler (set it with `generation:`); vLLM rollouts are not supported yet",
+                "KV-cached sampler or vLLM, chosen by `generation: {backend: hf | vllm}`",
             )
         if self.generation.seed != 0:
             return (

@@ -43,6 +43,7 @@ from arena.tasks import Rows, Task
 
 # Names whose modules import torch, resolved on first use (PEP 562).
 _LAZY: dict[str, str] = {
+    "ActionSampler": "arena.training.rollouts",
     "Algorithm": "arena.training.algorithm",
     "Backend": "arena.generation.base",
     "CompletionBatch": "arena.training.algorithm",
@@ -174,7 +175,7 @@ if TYPE_CHECKING:
     from arena.training.judges import JudgeObjective, JudgeTrainContext
     from arena.training.online import OnlineAlgorithm, online_metrics, split_responses
     from arena.training.pair_scoring import pair_logprobs
-    from arena.training.rollouts import Responses, Rollouts
+    from arena.training.rollouts import ActionSampler, Responses, Rollouts
 
 
 def __getattr__(name: str) -> Any:
@@ -187,6 +188,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ActionSampler",
     "Algorithm",
     "ArenaError",
     "Backend",

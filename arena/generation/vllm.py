@@ -87,7 +87,7 @@ class VLLMBackend:
         requests = [{"prompt_token_ids": ids} for ids in encode_prompts(engine.tokenizer, prompts)]
         # The in-process engine draws from torch's global generator too (the seeded requests do not
         # depend on it); the caller's stream is given back.
-        with _caller_random_state_kept():
+        with caller_random_state_kept():
             outputs = engine.llm.generate(requests, params, use_tqdm=False)
         return [
             [_sample(prompt, engine, completion) for completion in output.outputs]
@@ -116,19 +116,29 @@ class VLLMBackend:
         )
 
     def _engine(self, model: Any) -> _Engine:
-        global _ENGINE
         if hasattr(model, "model") and hasattr(model, "tokenizer"):
             raise ArenaError(
                 "the vllm backend loads models from a directory; save the policy first (Policy.save) "
                 "or use the hf backend for a model in memory"
             )
-        name = model_name(model)
-        key = (name, *astuple(self.config))
-        if _ENGINE is not None and _ENGINE.key == key:
-            return _ENGINE
-        shutdown_engine()
-        _ENGINE = _start_engine(self._vllm, name, self.config, key)
+        return engine_for(self._vllm, model_name(model), self.config)
+
+
+def running_engine() -> _Engine | None:
+    """The process's engine, if one is running (a training run's rollouts check theirs still is)."""
+    return _ENGINE
+
+
+def engine_for(vllm: Any, name: str, config: VLLMBackendConfig) -> _Engine:
+    """The process's one engine, for model `name` with `config`: the running one when it matches, else a
+    new one started after the running one is shut down (training rollouts start theirs here too)."""
+    global _ENGINE
+    key = (name, *astuple(config))
+    if _ENGINE is not None and _ENGINE.key == key:
         return _ENGINE
+    shutdown_engine()
+    _ENGINE = _start_engine(vllm, name, config, key)
+    return _ENGINE
 
 
 def _start_engine(vllm: Any, name: str, config: VLLMBackendConfig, key: tuple[Any, ...]) -> _Engine:
@@ -168,7 +178,7 @@ def _start_engine(vllm: Any, name: str, config: VLLMBackendConfig, key: tuple[An
     # errors it caught while importing, and their frames (this one among their callers) would keep
     # a local LLM, and its memory, alive after shutdown. Shutdown clears the attribute.
     try:
-        with _caller_random_state_kept():  # vLLM seeds the global generators at start
+        with caller_random_state_kept():  # vLLM seeds the global generators at start
             engine.llm = vllm.LLM(name, tokenizer=name, **{**options, **engine_args})
     except (OSError, ValueError) as exc:
         torch.set_num_threads = original_set_num_threads
@@ -177,7 +187,7 @@ def _start_engine(vllm: Any, name: str, config: VLLMBackendConfig, key: tuple[An
 
 
 @contextmanager
-def _caller_random_state_kept() -> Iterator[None]:
+def caller_random_state_kept() -> Iterator[None]:
     """An in-process engine seeds and draws from Python's, NumPy's and torch's global generators; the
     caller's random streams (a trainer's shuffling, say) must not change because vLLM ran."""
     import random

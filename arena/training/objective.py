@@ -17,7 +17,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
@@ -32,6 +32,9 @@ from arena.training.examples import ExampleSource, held_out_metrics, load_exampl
 from arena.training.precision import apply_memory_settings, weights_dtype
 from arena.training.recipe_use import check_recipe_use
 from arena.training.rollouts import make_rollouts
+
+if TYPE_CHECKING:
+    from arena.training.vllm_rollouts import RolloutEngine
 
 
 class Objective(Protocol):
@@ -75,15 +78,19 @@ class PolicyObjective:
     task: Task | None
     eval_batch_size: int = 8  # examples per forward pass on the held-out examples (data.eval_fraction)
     save_final: Callable[[Path], None] | None = None  # a LoRA run's final/ (arena.training.lora.save_lora)
+    rollout_engine: RolloutEngine | None = None  # generation.backend vllm: the engine that follows the policy
 
     @property
     def starts_steps(self) -> bool:
-        return type(self.algorithm).start_step is not Algorithm.start_step
+        overridden = type(self.algorithm).start_step is not Algorithm.start_step
+        return overridden or self.rollout_engine is not None
 
     def loss(self, batch: Any, micro_batch: MicroBatch) -> StepOutput:
         return self.algorithm.loss(batch, micro_batch)
 
     def start_step(self, step: int) -> None:
+        if self.rollout_engine is not None:  # (the loop gathers a sharded policy around this call)
+            self.rollout_engine.start_step(step)
         self.algorithm.start_step(step)
 
     def diagnostics(self) -> dict[str, Any]:
@@ -96,7 +103,13 @@ class PolicyObjective:
         held_out = self.examples.held_out
         if held_out is not None and self.algorithm.data != "prompts":  # online ones evaluate their own way
             result["eval"] = held_out_metrics(self.algorithm, held_out, self.eval_batch_size)
-        return {**result, **self.algorithm.evaluate()}
+        if self.rollout_engine is None:
+            return {**result, **self.algorithm.evaluate()}
+        self.rollout_engine.sync_now()  # the evaluation samples the trained policy
+        try:
+            return {**result, **self.algorithm.evaluate()}
+        finally:
+            self.rollout_engine.close()  # nothing samples after the evaluation
 
     def save(self, directory: Path) -> None:
         self.algorithm.before_save()
@@ -173,6 +186,7 @@ def _policy_objective(recipe: TrainRecipe, plugins: Any, device: torch.device) -
             reference.model.requires_grad_(False).eval()
     examples = load_examples(recipe, algorithm, task, policy, reference, device)
     context = TrainContext(policy, reference, device)
+    rollout_engine = None
     if algorithm.data == "prompts":
         if examples.held_out is not None and not algorithm.evaluates_prompts:
             raise RecipeKeyError(
@@ -181,7 +195,8 @@ def _policy_objective(recipe: TrainRecipe, plugins: Any, device: torch.device) -
             )
         assert reference is not None, "online algorithms train against a reference"
         context.judge = _training_judge(recipe, algorithm, task, plugins)
-        context.rollouts = make_rollouts(policy, reference, task, SamplingSettings.of(recipe.generation))
+        sampling = SamplingSettings.of(recipe.generation)
+        context.rollouts, rollout_engine = make_rollouts(policy, reference, task, sampling, recipe.generation)
         held_out = examples.held_out
         context.eval_prompts = (
             list(held_out.examples) if held_out is not None else task.prompts("eval") if task else []
@@ -205,6 +220,7 @@ def _policy_objective(recipe: TrainRecipe, plugins: Any, device: torch.device) -
         task,
         eval_batch_size=recipe.training.batch_size,
         save_final=save_final,
+        rollout_engine=rollout_engine,
     )
 
 

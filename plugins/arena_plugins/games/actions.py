@@ -3,7 +3,9 @@
 The policy's action distribution is the softmax of its next-token logits at the response position,
 restricted to the action tokens (log-ratios between actions, all that DPO, IPO and Nash objectives see,
 do not depend on the mass left on other tokens). `ActionRollouts` is what a game task's
-`game_rollouts()` gives online algorithms: actions sampled and scored exactly.
+`game_rollouts()` gives online algorithms: actions sampled and scored exactly. With
+`generation: {backend: vllm}` the host sets its `action_sampler`, and draws from the policy (beta = 0)
+come from vLLM with the actions as `allowed_token_ids`: the same distribution.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Sequence
 
 import torch
 
-from arena.api import ArenaError, Policy, Responses
+from arena.api import ActionSampler, ArenaError, Policy, Responses
 
 
 def action_completions(policy: Policy, actions: Sequence[str]) -> tuple[list[str], list[int]]:
@@ -76,6 +78,7 @@ class ActionRollouts:
         self.policy, self.reference = policy, reference
         self.texts, self.token_ids = action_completions(policy, actions)
         self.prompt = prompt
+        self.action_sampler: ActionSampler | None = None  # set by the host for vLLM draws
 
     def action_logprobs(self, model_holder: Policy) -> torch.Tensor:
         return action_logprobs(model_holder, self.prompt, self.token_ids)
@@ -83,13 +86,17 @@ class ActionRollouts:
     def sample(
         self, prompts: Sequence[str], n: int, beta: float = 0.0, opponent: Policy | None = None
     ) -> Responses:
+        count = len(prompts) * n
         with torch.no_grad():
             reference = self.action_logprobs(self.reference)
-            own = self.action_logprobs(opponent or self.policy)
-            mixture = torch.log_softmax((1 - beta) * own + beta * reference, dim=-1)
-        count = len(prompts) * n
-        # torch's global generator: the Trainer checkpoints it, so a resumed run draws the same actions.
-        actions = torch.multinomial(mixture.exp().cpu(), count, replacement=True)
+            if beta == 0 and self.action_sampler is not None:
+                drawn = self.action_sampler.draw_actions(opponent, self.prompt, self.token_ids, count)
+                actions = torch.tensor(drawn, dtype=torch.long)
+            else:
+                own = self.action_logprobs(opponent or self.policy)
+                mixture = torch.log_softmax((1 - beta) * own + beta * reference, dim=-1)
+                # torch's global generator: the Trainer checkpoints it, so a resumed run draws the same.
+                actions = torch.multinomial(mixture.exp().cpu(), count, replacement=True)
         device = self.policy.device
         return Responses(
             [self.prompt] * count,

