@@ -58,7 +58,12 @@ class Run:
     summary: dict[str, Any] = field(default_factory=dict)
 
     def has(self, key: str) -> bool:
+        """Some record holds a value for the key."""
         return any(record.get(key) is not None for record in self.records)
+
+    def logged(self, key: str) -> bool:
+        """Some record names the key, maybe as null (e.g. no exploitability when every sample was malformed)."""
+        return any(key in record for record in self.records)
 
     def series(self, key: str, index: int | None = None) -> tuple[list[int], list[float]]:
         """(steps, values) of a key over the records that logged it; `index` picks an entry of a list.

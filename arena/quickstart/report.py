@@ -9,6 +9,7 @@ never disagree with the files beside it. Every file here is written once.
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from arena.api.reports import (
 from arena.io import atomic_write_text
 from arena.leaderboard import render_json
 from arena.quickstart.algorithms import algorithm_table
+from arena.quickstart.curves import CURVES_NOTE, publish_curves
 from arena.quickstart.narrative import Claims, combined_table, what_it_shows
 from arena.tournament.run import publish_dir
 
@@ -56,8 +58,9 @@ def publish_report(
         table = algorithm_table(report.statistic, matches, summary["samples"])
         atomic_write_text(target / ALGORITHMS_JSON, json.dumps(table, indent=2) + "\n")
         atomic_write_text(target / "algorithms.csv", csv_text([_flat(row) for row in table["models"]]))
+        curves = publish_curves(recipe, target)  # the entrants' training curves (arena/quickstart/curves.py)
         text = leaderboard_readme(
-            board, table, recipe.task.name, report.columns, report.readme, report.claims
+            board, table, recipe.task.name, report.columns, report.readme, report.claims, curves
         )
     atomic_write_text(target / "README.md", text)
     return report, table
@@ -99,9 +102,11 @@ def leaderboard_readme(
     columns: tuple[ReportColumn, ...],
     readme: ReadmeText,
     claims: Claims,
+    curves: str | None = None,
 ) -> str:
     """The README of the main board: the algorithm table and the claims read from its intervals; the
-    task's sentences (`readme`), columns and claims come from its report."""
+    task's sentences (`readme`), columns and claims come from its report; `curves` is the training curves'
+    figure beside it, if any."""
     tournament = board.get("tournament", {})
     rows = table["models"]
     seeds = sorted({row["seeds"] for row in rows if row["model"] != "reference"})
@@ -141,6 +146,9 @@ def leaderboard_readme(
         "![win rates](heatmap.png)",
         "",
     ]
+    if curves is not None:
+        note = textwrap.fill(CURVES_NOTE, width=105)
+        lines += ["## Training curves", "", note, "", f"![training curves]({curves})", ""]
     return "\n".join(lines)
 
 

@@ -7,15 +7,21 @@ recipe redoes only what reads it; bad input stops before anything is written. Th
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
 from arena.leaderboard import FILES
+from arena.plots import render
+from arena.quickstart.algorithms import algorithm_of
+from arena.quickstart.curves import CURVES_PNG, curves_spec, entrant_runs
 from arena.quickstart.plan import (
     REDUCED_DEFAULT_STEPS,
     REDUCED_SEEDS,
@@ -121,6 +127,38 @@ def test_published_leaderboards_are_well_formed(reduced: dict[str, Any], board: 
 
 
 @pytest.mark.slow
+def test_published_board_shows_the_training_curves(reduced: dict[str, Any]) -> None:
+    """training-curves.png: every trained entrant's run, the lines its metrics.jsonl; README and index.html
+    show it."""
+    board = reduced["root"] / "board"
+    check_curves(board)
+    recipe = yaml.safe_load((reduced["root"] / "out" / "tournament" / "recipe.yaml").read_text())
+    entrants = SimpleNamespace(entrants=[SimpleNamespace(**e) for e in recipe["entrants"]])
+    spec = curves_spec(entrant_runs(entrants))
+    assert spec is not None
+    exploitability, shares = spec.panels
+    assert len(exploitability.lines) == len(recipe["entrants"])  # the reference (SFT) too: every entrant
+    for entrant, line in zip(recipe["entrants"], exploitability.lines, strict=True):
+        records = [
+            json.loads(row) for row in (Path(entrant["model"]) / "metrics.jsonl").read_text().splitlines()
+        ]
+        # At the task's tau (0.1): the algorithm's own exploitability only where its tau is the task's.
+        expected = [r.get("exploitability_task_tau", r["exploitability"]) for r in records]
+        assert line.steps == [r["step"] for r in records], entrant["name"]
+        # A step whose samples were all malformed has no exploitability (null): the line breaks (NaN).
+        np.testing.assert_array_equal(line.values, np.array(expected, dtype=float), err_msg=entrant["name"])
+        tau = recipe_tau(entrant["name"])
+        assert ("exploitability_task_tau" in records[-1]) == (tau is not None and tau != 0.1), entrant["name"]
+    rock = [line for line in shares.lines if line.dashed]
+    assert [line.label for line in rock] == ["pi*_tau (Rock)"]
+    assert rock[0].values[0] == pytest.approx(cycle_task().equilibrium(0.1)[0], abs=1e-12)
+    drawn = render(spec).axes[1].get_lines()
+    assert len(drawn) == len(shares.lines)
+    for line, data in zip(drawn, shares.lines, strict=True):
+        np.testing.assert_array_equal(line.get_ydata(), data.values)
+
+
+@pytest.mark.slow
 def test_clone_changes_elo_but_not_nash(reduced: dict[str, Any]) -> None:
     # The field without the copy: the same matches with the copy's left out (the main board has every
     # replicate in it, a different field).
@@ -197,12 +235,37 @@ def test_committed_leaderboard_is_consistent(board: str) -> None:
         table = json.loads((target / "algorithms.json").read_text())
         task = cycle_task()
         expected = report.leaderboard_readme(
-            board_json, table, "moves", report_columns(task), readme_text(task), report_claims
+            board_json, table, "moves", report_columns(task), readme_text(task), report_claims, CURVES_PNG
         )
+        check_curves(target)
     assert (target / "README.md").read_text() == expected
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
+
+
+def check_curves(board: Path) -> None:
+    """The training curves' PNG decodes and is drawn on; the README shows it and index.html embeds it."""
+    from PIL import Image
+
+    png = board / CURVES_PNG
+    with Image.open(png) as image:
+        assert image.format == "PNG" and image.width >= 600 and image.height >= 250
+        pixels = np.asarray(image.convert("RGB"))
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50  # curves, text and axes: not a blank canvas
+    assert f"![training curves]({CURVES_PNG})" in (board / "README.md").read_text()
+    embedded = base64.b64encode(png.read_bytes()).decode("ascii")
+    assert (
+        f'<img alt="training curves" src="data:image/png;base64,{embedded}">'
+        in (board / "index.html").read_text()
+    )
+
+
+def recipe_tau(entrant: str) -> float | None:
+    """The KL coefficient (tau, or DPO's beta) the entrant's recipe trains with; None for SFT."""
+    name = {"reference": "sft"}.get(algorithm_of(entrant), algorithm_of(entrant))
+    args = yaml.safe_load((REPO / "recipes" / "quickstart" / f"{name}.yaml").read_text()).get("args") or {}
+    return args.get("tau", args.get("beta"))
 
 
 def cycle_task() -> Any:
