@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from arena.errors import RecipeKeyError
 from arena.io import atomic_write_text
 from arena.schema import Check, Context, FieldError
 
@@ -106,7 +107,15 @@ def start_tracking(accelerator: Any, out_dir: Path, config: Mapping[str, Any], s
             state["trackio"] = tracker.init_kwargs["name"]
     if state:
         atomic_write_text(out_dir / STATE_FILE, json.dumps(state, indent=2) + "\n")
-    accelerator.init_trackers(PROJECT, config=flat_config(config))
+    try:
+        accelerator.init_trackers(PROJECT, config=flat_config(config))
+    except Exception as exc:  # a tracker's own refusal (no W&B login, ...): one line, not its traceback
+        package = type(exc).__module__.split(".")[0]
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        hint = " (offline: WANDB_MODE=offline)" if package == "wandb" else ""
+        raise RecipeKeyError(
+            "training.report_to", f"expected trackers that start; {package}: {reason}{hint}"
+        ) from exc
 
 
 def log_record(accelerator: Any, record: Mapping[str, Any]) -> None:

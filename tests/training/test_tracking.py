@@ -79,6 +79,27 @@ def test_a_tracker_whose_package_is_missing_is_refused_on_the_key(monkeypatch: p
         parse_recipe("recipe.yaml", raw, registries=host.registries)
 
 
+def test_a_tracker_that_cannot_start_is_one_line(tmp_path: Path) -> None:
+    """W&B online without a login: its refusal is one line on the key, not wandb's traceback."""
+    recipe = tmp_path / "recipe.yaml"
+    raw = {**TRAIN, "output": str(tmp_path / "run")}
+    raw["training"] = {**TRAIN["training"], "steps": 1, "report_to": ["wandb"]}
+    recipe.write_text(json.dumps(raw))
+    env = {
+        "WANDB_MODE": "online",
+        "WANDB_API_KEY": "",
+        "HOME": str(tmp_path),
+        "WANDB_CONFIG_DIR": str(tmp_path),
+    }
+    result = run_arena(["train", str(recipe)], cwd=tmp_path, env=env)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"{recipe}: training.report_to: expected trackers that start; wandb: No API key configured. "
+        "Use `wandb login` to log in. (offline: WANDB_MODE=offline)"
+    )
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 @pytest.fixture(scope="module")
 def tracked_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A run logged to all three trackers, its final checkpoint removed and resumed from step 4: the
