@@ -149,6 +149,16 @@ judge-rm-bf16:
   {kind: judge, name: keys, judge: reward-model, backbone: $base,
    data: {path: pairs.jsonl, columns: {chosen: good, rejected: bad}, limit: 6},
    training: {steps: 2, batch_size: 2, learning_rate: 0.01, dtype: bf16}}
+dpo-lora:
+  {kind: train, name: keys, algorithm: dpo, args: {beta: 0.5}, policy: $game,
+   data: {path: pairs.jsonl, columns: {chosen: good, rejected: bad}},
+   lora: {r: 4, alpha: 8.0, dropout: 0.1, target_modules: all-linear, merge: false, quantize: none},
+   training: *game}
+judge-rm-lora:
+  {kind: judge, name: keys, judge: reward-model, backbone: $base,
+   data: {path: pairs.jsonl, columns: {chosen: good, rejected: bad}, limit: 6},
+   lora: {r: 4, alpha: 8.0, dropout: 0.1, target_modules: all-linear, merge: true, quantize: none},
+   training: {steps: 2, batch_size: 2, learning_rate: 0.01}}
 judge-pm:
   {kind: judge, name: keys, judge: preference-model, backbone: $base,
    args: {label_smoothing: 0.1, trust_remote_code: false},
@@ -285,6 +295,13 @@ KEYS: dict[str, Proof] = {
     **_training_keys("dpo", "train"),
     "train.training.gradient_accumulation": changes("ppo", training__gradient_accumulation=1),
     "train.training.master_weights": changes("ipo-bf16", training__master_weights="none"),
+    # LoRA (docs/lora.md): the adapters' shape and scale change the run; QLoRA needs CUDA
+    "train.lora.r": changes("dpo-lora", lora__r=8),
+    "train.lora.alpha": changes("dpo-lora", lora__alpha=16.0),
+    "train.lora.dropout": changes("dpo-lora", lora__dropout=0.0),
+    "train.lora.target_modules": changes("dpo-lora", lora__target_modules=["q_proj", "v_proj"]),
+    "train.lora.merge": changes("dpo-lora", lora__merge=True),  # final/ is then the merged model
+    "train.lora.quantize": refused("dpo-lora", "lora.quantize", lora__quantize="4bit"),
     "train.output": changes("dpo", output="elsewhere"),
     # judge recipes
     "judge.kind": refused("judge-rm", "kind", kind="juge"),
@@ -309,6 +326,12 @@ KEYS: dict[str, Proof] = {
         "judge-rm", TrainingSettings, ACCUMULATION, training__gradient_accumulation=2
     ),
     "judge.training.master_weights": changes("judge-rm-bf16", training__master_weights="none"),
+    "judge.lora.r": changes("judge-rm-lora", lora__r=8),
+    "judge.lora.alpha": changes("judge-rm-lora", lora__alpha=16.0),
+    "judge.lora.dropout": changes("judge-rm-lora", lora__dropout=0.0),
+    "judge.lora.target_modules": changes("judge-rm-lora", lora__target_modules=["q_proj", "v_proj"]),
+    "judge.lora.merge": refused("judge-rm-lora", "lora.merge", lora__merge=False),  # a judge is merged
+    "judge.lora.quantize": refused("judge-rm-lora", "lora.quantize", lora__quantize="8bit"),
     "judge.output": changes("judge-rm", output="elsewhere"),
     # tournament recipes
     "tournament.kind": refused("tournament", "kind", kind="tournamnet"),

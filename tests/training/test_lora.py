@@ -400,3 +400,63 @@ def test_online_ipo_with_lora_reaches_the_regularised_nash_equilibrium(
     target = regularised_nash(p, np.array([0.6, 0.3, 0.1]), 0.1)  # (0.6437, 0.2285, 0.1278)
     # sampled self-play: within 0.03 (max abs), the tolerance of the full fine-tuning test; measured 0.0010
     assert np.max(np.abs(np.array(summary["final"]["action_probs"]) - target)) < 0.03
+
+
+# -- a judge with adapters ------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_a_reward_model_trains_its_adapters_and_head_and_final_is_the_merged_judge(tmp_path: Path) -> None:
+    from safetensors.torch import load_file as load_weights
+
+    from arena.recipes import load_recipe
+    from arena.training.judges import preference_metrics, preference_rows
+
+    out = tmp_path / "rm"
+    overrides = [f"output={out}", "training.steps=8", "training.save_every=4", "data.limit=40", "lora.r=4"]
+    sets = [item for override in overrides for item in ("--set", override)]
+    result = run_arena(
+        ["train", "recipes/judges/reward-model.yaml", *sets], cwd=REPO, env={"OMP_NUM_THREADS": "1"}
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+
+    # What trained: the adapters and peft's trainable copy of the one-logit head, nothing else.
+    saved = load_weights(out / "checkpoints" / "step-00000008" / "model.safetensors")
+    assert any("modules_to_save" in k and "score" in k for k in saved)
+    assert all("lora_A" in k or "lora_B" in k or "modules_to_save" in k for k in saved)
+    adapter_config = json.loads((out / "final" / "adapter" / "adapter_config.json").read_text())
+    assert (adapter_config["task_type"], adapter_config["r"]) == ("SEQ_CLS", 4)
+    merged = load_weights(out / "final" / "model.safetensors")
+    backbone = load_weights(REPO / "recipes/games/model/model.safetensors")
+    # no adapter on the embeddings and norms: the merged judge keeps the backbone's exactly
+    untouched = [k for k in merged if "norm" in k or "embed_tokens" in k]
+    assert untouched and all(merged[k].equal(backbone[k]) for k in untouched)
+    changed = [k for k in merged if k.endswith("q_proj.weight")]
+    assert changed and all(not merged[k].equal(backbone[k]) for k in changed)
+
+    # final/ is the judge: loaded as users load it, it scores the held-out pairs as the trained model did
+    # in memory (summary.json's eval, computed by the peft model before saving); merge rounding only.
+    host_registries = host().registries
+    recipe = load_recipe(REPO / "recipes/judges/reward-model.yaml", overrides, registries=host_registries)
+    cwd = os.getcwd()
+    os.chdir(REPO)  # the recipe's data path is relative to the repository root
+    try:
+        _, held_out = preference_rows(recipe, None)
+    finally:
+        os.chdir(cwd)
+    from arena.schema import convert
+
+    entry = host().judges.get("reward-model")
+    judge = entry.build(
+        convert({"path": str(out / "final"), "device": "cpu", "dtype": "fp32"}, entry.config, "args")
+    )
+    probabilities = judge.compare(
+        [r["prompt"] for r in held_out], [r["chosen"] for r in held_out], [r["rejected"] for r in held_out]
+    )
+    metrics = preference_metrics(probabilities, [r["label"] for r in held_out])
+    assert summary["eval"]["pairs"] == len(held_out)
+    assert metrics["log_loss"] == pytest.approx(summary["eval"]["log_loss"], abs=1e-5)
+    assert metrics["accuracy"] == summary["eval"]["accuracy"]

@@ -219,3 +219,30 @@ def _trackio_logs(store: Path) -> list[dict[str, Any]]:
         check=True,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_two_processes_log_once_from_the_main_process(tmp_path: Path) -> None:
+    """Under `accelerate launch` (two gloo processes) only the main process writes: one TensorBoard event
+    file and one W&B run, holding metrics.jsonl's records."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = str(REPO / "recipes" / "accelerate" / "cpu-2proc.yaml")
+    recipe = tmp_path / "recipe.yaml"
+    raw = {**TRAIN, "output": str(tmp_path / "run")}
+    raw["training"] = {**TRAIN["training"], "steps": 4, "batch_size": 4, "save_every": 0,
+                       "report_to": ["tensorboard", "wandb"]}  # fmt: skip
+    recipe.write_text(json.dumps(raw))
+    env = {"OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    launch = ["--launcher", "accelerate", "--accelerate-config", config]
+    result = run_arena(["train", str(recipe), *launch], cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "run"
+    assert json.loads((out / "summary.json").read_text())["processes"] == 2
+    assert len(list((out / "tensorboard").glob("events.out.tfevents.*"))) == 1
+    assert len(list((out / "wandb").glob("offline-run-*"))) == 1
+    records = read_metrics(out / "metrics.jsonl")
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    logged = [(event.step, event.value) for event in events.Scalars("loss")]
+    assert logged == [(r["step"], np.float32(r["loss"])) for r in records] and len(records) == 2

@@ -189,6 +189,7 @@ class ClassifierJudge(abc.ABC):
     def training_objective(cls, args: Any, context: JudgeTrainContext) -> JudgeObjective:
         """Train this judge on the shared loop: the backbone gets a fresh one-logit head."""
         train_rows, held_out = context.preference_rows()
+        options = context.load_options()  # refusals name lora.quantize, not the backbone
         try:
             model, tokenizer = load_classifier(
                 context.backbone,
@@ -197,7 +198,7 @@ class ClassifierJudge(abc.ABC):
                 dtype=torch.float32,
                 trust_remote_code=args.trust_remote_code,
                 training=True,
-                load_options=context.load_options(),
+                load_options=options,
             )
         except ArenaError as exc:  # e.g. a hub id not in the cache offline: said on the recipe's key
             raise RecipeKeyError("backbone", str(exc)) from exc
