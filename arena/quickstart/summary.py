@@ -19,5 +19,7 @@ def print_summary(out: Any, summary: dict[str, Any], options: QuickstartOptions)
     if ranking is not None:
         title, headings, cells = ranking
         out.print(console.table(title, headings, cells))
-        out.print(f"published to {options.publish_to}/ (README.md, heatmap.png, index.html)")
+        out.print(
+            f"published to {options.publish_to}/ (README.md, heatmap.png, training-curves.png, index.html)"
+        )
     out.print(f"{len(summary['results'])} stages in {summary['seconds']:.1f} s; runs in {options.out}/")
