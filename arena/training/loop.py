@@ -35,12 +35,7 @@ from arena.io import atomic_write_text
 from arena.recipes import JudgeRecipe, TrainRecipe, output_dir, save_resolved
 from arena.schema import to_plain
 from arena.training.algorithm import MicroBatch
-from arena.training.checkpoint import (
-    latest_checkpoint,
-    load_training_state,
-    load_weights,
-    save_checkpoint,
-)
+from arena.training.checkpoint import latest_checkpoint
 from arena.training.examples import cache_reference_logprobs, pair_collators
 from arena.training.metrics import MetricsLog
 from arena.training.objective import build_objective, check_trainable
@@ -75,6 +70,9 @@ def _train(recipe: TrainRecipe | JudgeRecipe, recipe_file: str, plugins: Any, re
     micro_batch = micro_batch_size(recipe, world)
     strategy = make_strategy(accelerator, world, micro_batch, settings.gradient_accumulation)
     check_output(out_dir, resume, recipe_file)
+    checkpoint = latest_checkpoint(out_dir) if resume else None
+    if checkpoint is not None:
+        strategy.check_resumable(checkpoint)  # before anything slow: written under another strategy?
     if isinstance(recipe, JudgeRecipe):
         check_trainable(recipe, plugins)
     _seed_everything(settings.seed)
@@ -91,18 +89,13 @@ def _train(recipe: TrainRecipe | JudgeRecipe, recipe_file: str, plugins: Any, re
         cache_reference_logprobs(pair_collators(source), micro_batch, show_progress=main)
     gc.collect()
     start_step = 0
-    checkpoint = latest_checkpoint(out_dir) if resume else None
-    if checkpoint is not None:
-        load_weights(checkpoint, model)  # into the whole model, before any sharding
     strategy.prepare(model)
     optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], settings)
     scheduler = make_scheduler(optimizer, settings)
     if isinstance(strategy, DeepSpeedZeRO):
         optimizer, scheduler = strategy.prepare_with_optimizer(model, optimizer, scheduler)
-    if checkpoint is not None:
-        optimizer_state, extra = load_training_state(checkpoint, scheduler)
-        strategy.load_optimizer_state(optimizer, optimizer_state)
-        start_step = extra["step"]
+    if checkpoint is not None:  # into the prepared (maybe sharded) model and optimizer: docs/scale-out.md
+        start_step = strategy.load_checkpoint(checkpoint, optimizer, scheduler)
     if main:
         if checkpoint is None:
             save_resolved(recipe, out_dir)
@@ -266,8 +259,6 @@ def _save(
     scheduler: Any,
     keep: int,
 ) -> None:
-    # Gathering a sharded model or optimizer is collective: every process takes part, the main one writes.
-    model_state, optimizer_state = strategy.model_state(), strategy.optimizer_state(optimizer)
-    if main:
-        save_checkpoint(out_dir, step, model_state, optimizer_state, scheduler, {}, keep)
+    # Collective: every process takes part (sharded strategies each write their own part).
+    strategy.save_checkpoint(out_dir, step, optimizer, scheduler, keep, main)
     accelerator.wait_for_everyone()

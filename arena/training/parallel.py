@@ -14,6 +14,11 @@ or DeepSpeed. The loop calls the same methods whichever it is; `make_strategy` p
   per forward would deadlock. Parameters, gradients and optimizer state stay sharded between steps.
 - `DeepSpeedZeRO`: `Accelerator.prepare` and `accelerator.backward` (the engine steps inside backward).
   Not tested here (DeepSpeed needs CUDA); see docs/scale-out.md.
+
+Checkpoints (`save_checkpoint`/`load_checkpoint`, every process calls both; formats in
+`arena.training.checkpoint`): replicated runs write a `full` one from the main process; FSDP2 a `sharded`
+one through torch.distributed.checkpoint, each process its own shards; DeepSpeed an `accelerate` one
+through `Accelerator.save_state`, the engine's own checkpoint.
 """
 
 from __future__ import annotations
@@ -21,16 +26,37 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from arena.errors import ArenaError
 from arena.training.buckets import GradientBuckets, bucket_bytes_from_env
+from arena.training.checkpoint import (
+    ACCELERATE,
+    ACCELERATE_DIR,
+    FULL,
+    SHARDED,
+    SHARDED_DIR,
+    STATE_FILE,
+    Checkpoint,
+    begin_checkpoint,
+    commit_checkpoint,
+    load_sharded_state,
+    load_training_state,
+    load_weights,
+    read_trainer_state,
+    read_weights,
+    save_checkpoint,
+    save_sharded_state,
+    staging_path,
+)
 
 
 class Replicated:
     name = "replicated"
+    resumes = (FULL, SHARDED)  # the checkpoint formats load_checkpoint reads
 
     def __init__(self, world: int) -> None:
         self.world = world
@@ -76,11 +102,41 @@ class Replicated:
     def model_state(self) -> dict[str, torch.Tensor]:
         return self.model.state_dict()
 
-    def optimizer_state(self, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-        return optimizer.state_dict()
+    def save_checkpoint(
+        self,
+        out_dir: Path,
+        step: int,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any,
+        keep: int,
+        main: bool,
+    ) -> None:
+        """Every process calls it; the loop waits for all of them after. Replicated: the main process writes
+        a `full` checkpoint (every process holds the same model and optimizer state)."""
+        if main:
+            save_checkpoint(out_dir, step, self.model_state(), optimizer.state_dict(), scheduler, {}, keep)
 
-    def load_optimizer_state(self, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-        optimizer.load_state_dict(state)
+    def check_resumable(self, checkpoint: Checkpoint) -> None:
+        """A one-line error now, before the model loads, for a checkpoint of a format this cannot read."""
+        found = read_trainer_state(checkpoint)["format"]
+        if found not in self.resumes:
+            raise ArenaError(
+                f"{checkpoint.path / STATE_FILE}: format: expected a checkpoint that {self.name} runs resume, "
+                f"got '{found}' (resume with the accelerate config that wrote it; docs/scale-out.md)"
+            )
+
+    def load_checkpoint(
+        self, checkpoint: Checkpoint, optimizer: torch.optim.Optimizer, scheduler: Any
+    ) -> int:
+        """Every process restores the checkpoint into its prepared model and optimizer; returns its step."""
+        self.check_resumable(checkpoint)
+        optimizer_state, state = load_training_state(checkpoint, scheduler)
+        if state["format"] == FULL:
+            load_weights(checkpoint, self.model)
+            optimizer.load_state_dict(optimizer_state)
+        else:  # e.g. an FSDP2 run resumed in one process: DCP reads every shard
+            load_sharded_state(checkpoint.path / SHARDED_DIR, self.model, optimizer)
+        return int(state["step"])
 
     def finalize(self) -> None:
         """Make the model a plain module again before the final save (a no-op here)."""
@@ -100,6 +156,18 @@ class _StepModule(torch.nn.Module):
 
 class FullyShardedV2(Replicated):
     name = "fsdp2"
+
+    def check_resumable(self, checkpoint: Checkpoint) -> None:
+        super().check_resumable(checkpoint)
+        if read_trainer_state(checkpoint)["format"] == FULL:
+            # Resumable only if an FSDP2 run wrote it before sharded checkpoints: a replicated run's
+            # optimizer.state_dict() keys its state by position, which FSDP2 cannot map to its shards.
+            optimizer_state = torch.load(checkpoint.path / "training.pt", weights_only=False).get("optimizer")
+            if not (optimizer_state and _keyed_by_name(optimizer_state)):
+                raise ArenaError(
+                    f"{checkpoint.path / STATE_FILE}: format: expected a checkpoint that fsdp2 runs resume, "
+                    "got 'full' of a replicated run (resume it without FSDP; docs/scale-out.md)"
+                )
 
     def prepare(self, model: torch.nn.Module) -> None:
         from torch.distributed.fsdp import CPUOffloadPolicy, FSDPModule, fully_shard
@@ -150,18 +218,49 @@ class FullyShardedV2(Replicated):
         state = get_model_state_dict(self.root, options=options)  # every process must call it
         return {name.removeprefix("model."): tensor for name, tensor in state.items()}
 
-    def optimizer_state(self, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+    def save_checkpoint(
+        self,
+        out_dir: Path,
+        step: int,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any,
+        keep: int,
+        main: bool,
+    ) -> None:
+        """A `sharded` checkpoint: every process writes its own shards (torch.distributed.checkpoint); nothing
+        is gathered. accelerate's save_state is not used: accelerate ignores FSDP on a CPU, where Arena shards
+        the model itself, and its FSDP2 path wraps the root module, which Arena's is not."""
+        import torch.distributed as dist
 
-        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
-        return get_optimizer_state_dict(self.root, optimizer, options=options)
+        staging = staging_path(out_dir, step)
+        if main:
+            begin_checkpoint(out_dir, step)
+        dist.barrier()  # the staging directory exists before anyone writes into it
+        save_sharded_state(staging / SHARDED_DIR, self.model, optimizer)
+        dist.barrier()  # every shard is on disk before the main process renames the directory
+        if main:
+            extra = {"format": SHARDED, "processes": self.world}
+            commit_checkpoint(out_dir, staging, step, scheduler, extra, keep)
 
-    def load_optimizer_state(self, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+    def load_checkpoint(
+        self, checkpoint: Checkpoint, optimizer: torch.optim.Optimizer, scheduler: Any
+    ) -> int:
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            set_model_state_dict,
+            set_optimizer_state_dict,
+        )
 
-        # Every process read the same full state from the checkpoint; each keeps its own shard.
-        options = StateDictOptions(full_state_dict=True)
-        set_optimizer_state_dict(self.root, optimizer, optim_state_dict=state, options=options)
+        self.check_resumable(checkpoint)
+        optimizer_state, state = load_training_state(checkpoint, scheduler)
+        if state["format"] == SHARDED:
+            load_sharded_state(checkpoint.path / SHARDED_DIR, self.model, optimizer)
+        else:  # an FSDP2 run's from before sharded checkpoints: every process reads the whole state
+            options = StateDictOptions(full_state_dict=True, strict=False)  # tied weights are stored once
+            weights = {f"model.{name}": tensor for name, tensor in read_weights(checkpoint).items()}
+            set_model_state_dict(self.root, weights, options=options)
+            set_optimizer_state_dict(self.root, optimizer, optim_state_dict=optimizer_state, options=options)
+        return int(state["step"])
 
     def finalize(self) -> None:
         """Replace every sharded parameter by a plain one holding the full tensor (tied ones stay tied), so
@@ -184,6 +283,7 @@ class DeepSpeedZeRO(Replicated):
     clipping and the optimizer step; the loop's losses are rescaled to what the engine expects."""
 
     name = "deepspeed"
+    resumes = (ACCELERATE,)
 
     def __init__(self, world: int, accelerator: Any, micro_batch: int, accumulation: int) -> None:
         super().__init__(world)
@@ -198,8 +298,15 @@ class DeepSpeedZeRO(Replicated):
         self.model = model  # the engine reduces gradients: no buckets of Arena's
 
     def prepare_with_optimizer(self, model: torch.nn.Module, optimizer: Any, scheduler: Any) -> tuple:
+        from accelerate.scheduler import AcceleratedScheduler
+
         self.model = model
         self.engine, optimizer, scheduler = self.accelerator.prepare(model, optimizer, scheduler)
+        if isinstance(scheduler, AcceleratedScheduler):
+            # accelerate's wrapper steps the schedule once per process per call (it takes each process's
+            # batch for a share of a bigger one); Arena's steps are global already. The wrapper stays
+            # registered with the accelerator, so save_state/load_state still carry the schedule.
+            scheduler = scheduler.scheduler
         return optimizer, scheduler
 
     def backward(self, loss: torch.Tensor, *, last: bool = True) -> None:
@@ -215,11 +322,14 @@ class DeepSpeedZeRO(Replicated):
         optimizer.step()  # accelerate's DeepSpeed wrappers: the engine already stepped in backward
         optimizer.zero_grad(set_to_none=True)
 
-    def optimizer_state(self, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-        return {}  # ZeRO partitions it; checkpoints of DeepSpeed runs hold weights only
+    def save_checkpoint(
+        self, out_dir: Path, step: int, optimizer: Any, scheduler: Any, keep: int, main: bool
+    ) -> None:
+        AcceleratorCheckpoints(self.accelerator).save(out_dir, step, scheduler, keep, main)
 
-    def load_optimizer_state(self, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-        raise ArenaError("--resume is not supported under DeepSpeed yet (its checkpoints hold weights only)")
+    def load_checkpoint(self, checkpoint: Checkpoint, optimizer: Any, scheduler: Any) -> int:
+        self.check_resumable(checkpoint)
+        return AcceleratorCheckpoints(self.accelerator).load(checkpoint)
 
     @contextmanager
     def gathered(self) -> Iterator[None]:
@@ -236,6 +346,35 @@ class DeepSpeedZeRO(Replicated):
         state = self.model_state()
         if self.accelerator.is_main_process:
             self.model.load_state_dict(state, strict=False)
+
+
+class AcceleratorCheckpoints:
+    """`accelerate` checkpoints, what DeepSpeed runs write: `Accelerator.save_state` into the staging
+    directory, which under DeepSpeed has every process write the engine's checkpoint (weights and its ZeRO
+    partition of the optimizer state) and its own RNG states, and the main process the scheduler given to
+    `prepare`; `--resume` is `Accelerator.load_state`. Apart from the strategy so that it can be checked
+    with a CPU accelerator (DeepSpeed itself needs CUDA)."""
+
+    def __init__(self, accelerator: Any) -> None:
+        self.accelerator = accelerator
+
+    def save(self, out_dir: Path, step: int, scheduler: Any, keep: int, main: bool) -> None:
+        staging = staging_path(out_dir, step)
+        if main:
+            begin_checkpoint(out_dir, step)
+        self.accelerator.wait_for_everyone()
+        self.accelerator.save_state(str(staging / ACCELERATE_DIR))
+        self.accelerator.wait_for_everyone()
+        if main:
+            extra = {"format": ACCELERATE, "processes": self.accelerator.num_processes}
+            commit_checkpoint(out_dir, staging, step, scheduler, extra, keep)
+
+    def load(self, checkpoint: Checkpoint) -> int:
+        state = read_trainer_state(checkpoint)
+        # Under DeepSpeed: the engine's weights and optimizer partitions; the scheduler; every process's
+        # RNG states.
+        self.accelerator.load_state(str(checkpoint.path / ACCELERATE_DIR))
+        return int(state["step"])
 
 
 def make_strategy(accelerator: Any, world: int, micro_batch: int, accumulation: int) -> Replicated:
@@ -256,6 +395,13 @@ def make_strategy(accelerator: Any, world: int, micro_batch: int, accumulation: 
             )
         return FullyShardedV2(world)
     return Replicated(world)
+
+
+def _keyed_by_name(optimizer_state: dict[str, Any]) -> bool:
+    """torch.distributed.checkpoint's full optimizer state names each group's parameters;
+    optimizer.state_dict() numbers them."""
+    groups = optimizer_state.get("param_groups", [])
+    return bool(groups) and all(isinstance(key, str) for group in groups for key in group["params"])
 
 
 def _block_classes(model: torch.nn.Module) -> set[str]:

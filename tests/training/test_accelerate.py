@@ -2,7 +2,8 @@
 
 Two processes take the same steps as one process with the same global batch (offline DPO, and online IPO
 whose rollouts each process samples for its own share of the batch), and a two-process run killed with
-SIGKILL (every process of it) and resumed ends with the same weights as an uninterrupted one.
+SIGKILL (every process of it) and resumed ends with the same weights as an uninterrupted one, replicated
+(gradients summed in buckets during backward) and FSDP2 (sharded checkpoints, each process its own shard).
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("accelerate")]
 
 CPU_CONFIG = str(Path(__file__).resolve().parents[2] / "recipes" / "accelerate" / "cpu-2proc.yaml")
 LAUNCH = ["--launcher", "accelerate", "--accelerate-config", CPU_CONFIG]
+FSDP2_LAUNCH = [
+    "--launcher",
+    "accelerate",
+    "--accelerate-config",
+    CPU_CONFIG.replace("cpu-2proc", "cpu-fsdp2"),
+]
 THREADS = {"OMP_NUM_THREADS": "1"}
 STEPS, SAVE_EVERY = 40, 10
 
@@ -100,39 +107,50 @@ def test_two_processes_sample_their_own_rollouts_and_match_one(tmp_path: Path, g
     assert probabilities[-1] != pytest.approx(probabilities[0], abs=1e-3)  # the policy moved
 
 
-def test_sigkill_of_a_two_process_run_then_resume_equals_an_uninterrupted_run(
-    tmp_path: Path, game_model_dir: Path, dpo_runs: tuple[Path, Path]
-) -> None:
-    _, whole = dpo_runs
-    killed = write_run(tmp_path / "killed", game_model_dir, STEPS, SAVE_EVERY).parent
+def kill_after_checkpoint(directory: Path, launch: list[str], step: int) -> Path:
+    """Start a two-process run and SIGKILL the launcher and every training process once checkpoint `step`
+    exists, like a lost node; returns that checkpoint."""
     env = {**os.environ, **OFFLINE_ENV, **THREADS, "NO_COLOR": "1"}
-    # A session of its own: SIGKILL goes to the launcher and every training process, like a lost node.
     process = subprocess.Popen(
-        [sys.executable, "-m", "arena", "train", "recipe.yaml", *LAUNCH],
-        cwd=killed,
+        [sys.executable, "-m", "arena", "train", "recipe.yaml", *launch],
+        cwd=directory,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        start_new_session=True,  # a process group of its own, killed whole
     )
-    checkpoint = killed / "runs" / "run" / "checkpoints" / "step-00000020"
+    checkpoint = directory / "runs" / "run" / "checkpoints" / f"step-{step:08d}"
     deadline = time.monotonic() + 300
     while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    assert checkpoint.exists(), "the run never reached its second checkpoint"
-    assert not (killed / "runs" / "run" / "summary.json").exists(), "the run finished before it was killed"
+    assert checkpoint.exists(), f"the run never reached its checkpoint of step {step}"
+    assert not (directory / "runs" / "run" / "summary.json").exists(), "the run finished before it was killed"
+    return checkpoint
 
-    resumed = run_arena(["train", "recipe.yaml", "--resume", *LAUNCH], cwd=killed, env=THREADS)
+
+def assert_resumed_like(killed: Path, whole: Path, launch: list[str]) -> None:
+    """`--resume` of the killed run ends with the uninterrupted run's weights and losses, bit for bit."""
+    resumed = run_arena(["train", "recipe.yaml", "--resume", *launch], cwd=killed, env=THREADS)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert summary(killed)["resumed_from_step"] >= 20
+    assert summary(killed)["resumed_from_step"] >= 2 * SAVE_EVERY
     assert summary(killed)["processes"] == 2
     expected, got = final_weights(whole), final_weights(killed)
     assert expected.keys() == got.keys()
     for name, tensor in expected.items():
         assert tensor.equal(got[name]), f"{name} differs after resume"
     assert losses(killed) == losses(whole)
+
+
+def test_sigkill_of_a_two_process_run_then_resume_equals_an_uninterrupted_run(
+    tmp_path: Path, game_model_dir: Path, dpo_runs: tuple[Path, Path]
+) -> None:
+    _, whole = dpo_runs
+    killed = write_run(tmp_path / "killed", game_model_dir, STEPS, SAVE_EVERY).parent
+    checkpoint = kill_after_checkpoint(killed, LAUNCH, 2 * SAVE_EVERY)
+    assert json.loads((checkpoint / "trainer_state.json").read_text())["format"] == "full"
+    assert_resumed_like(killed, whole, LAUNCH)
 
 
 def test_launcher_mistakes_are_one_line(tmp_path: Path, game_model_dir: Path) -> None:
@@ -158,22 +176,50 @@ def test_launcher_mistakes_are_one_line(tmp_path: Path, game_model_dir: Path) ->
     )
 
 
-def test_fsdp2_on_two_cpu_processes_takes_the_same_steps(
-    tmp_path: Path, game_model_dir: Path, dpo_runs: tuple[Path, Path]
-) -> None:
-    """FSDP2 (fully_shard, gloo): the same loss curve and final weights as one unsharded process."""
-    single, _ = dpo_runs
-    sharded = write_run(tmp_path, game_model_dir, STEPS, SAVE_EVERY).parent
-    config = CPU_CONFIG.replace("cpu-2proc.yaml", "cpu-fsdp2.yaml")
-    done = run_arena(
-        ["train", "recipe.yaml", "--launcher", "accelerate", "--accelerate-config", config],
-        cwd=sharded,
-        env=THREADS,
-    )
+@pytest.fixture(scope="module")
+def fsdp2_run(tmp_path_factory: pytest.TempPathFactory, game_model_dir: Path) -> Path:
+    """The DPO run of `dpo_runs` under FSDP2 (fully_shard, gloo), uninterrupted."""
+    sharded = write_run(tmp_path_factory.mktemp("fsdp2") / "whole", game_model_dir, STEPS, SAVE_EVERY).parent
+    done = run_arena(["train", "recipe.yaml", *FSDP2_LAUNCH], cwd=sharded, env=THREADS)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert summary(sharded)["parallelism"] == "fsdp2"
-    assert losses(sharded) == pytest.approx(losses(single), abs=1e-4)
-    expected, got = final_weights(single), final_weights(sharded)
+    return sharded
+
+
+def test_fsdp2_on_two_cpu_processes_takes_the_same_steps(
+    dpo_runs: tuple[Path, Path], fsdp2_run: Path
+) -> None:
+    """FSDP2: the same loss curve and final weights as one unsharded process."""
+    single, _ = dpo_runs
+    assert summary(fsdp2_run)["parallelism"] == "fsdp2"
+    assert losses(fsdp2_run) == pytest.approx(losses(single), abs=1e-4)
+    expected, got = final_weights(single), final_weights(fsdp2_run)
     assert expected.keys() == got.keys()
     for name, tensor in expected.items():
         assert (tensor - got[name]).abs().max() < 1e-4, name
+
+
+def test_sigkill_of_an_fsdp2_run_then_resume_from_its_shards_equals_an_uninterrupted_run(
+    tmp_path: Path, game_model_dir: Path, fsdp2_run: Path
+) -> None:
+    killed = write_run(tmp_path / "killed", game_model_dir, STEPS, SAVE_EVERY).parent
+    checkpoint = kill_after_checkpoint(killed, FSDP2_LAUNCH, 2 * SAVE_EVERY)
+
+    # Each process wrote its own shard; no process gathered the model (no full weights file).
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    assert state == {"step": 2 * SAVE_EVERY, "format": "sharded", "processes": 2}
+    assert sorted(path.name for path in checkpoint.iterdir()) == [
+        "sharded",
+        "trainer_state.json",
+        "training.pt",
+    ]
+    shards = sorted((checkpoint / "sharded").glob("*.distcp"))
+    assert [path.name for path in shards] == ["__0_0.distcp", "__1_0.distcp"]
+    model = load_file(game_model_dir / "model.safetensors")
+    # fp32 weights + AdamW's two moments: three copies of the model in all (plus DCP's per-tensor
+    # headers), split between the two files about half and half: shards, not copies.
+    whole_state = 3 * sum(tensor.numel() * tensor.element_size() for tensor in model.values())
+    sizes = [path.stat().st_size for path in shards]
+    assert whole_state <= sum(sizes) < 1.3 * whole_state
+    assert max(sizes) < 0.6 * sum(sizes)
+
+    assert_resumed_like(killed, fsdp2_run, FSDP2_LAUNCH)  # exact: the same kernels on the same shards

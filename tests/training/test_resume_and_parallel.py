@@ -148,3 +148,22 @@ def test_two_processes_take_the_same_steps_as_one(tmp_path: Path, game_model_dir
     assert summary["processes"] == 2
     assert losses(double) == pytest.approx(losses(single), abs=1e-4)
     assert len(losses(double)) == steps
+
+
+def test_resuming_a_checkpoint_another_strategy_wrote_is_one_line(
+    tmp_path: Path, game_model_dir: Path
+) -> None:
+    """A DeepSpeed run's checkpoint (`accelerate` format) resumed without DeepSpeed: exit code 2, one line,
+    and the checkpoint left as it was."""
+    write_run(tmp_path, game_model_dir, 4, save_every=2)
+    assert run_arena(["train", "recipe.yaml", "--set", "training.steps=2"], cwd=tmp_path).returncode == 0
+    state_file = tmp_path / "runs" / "run" / "checkpoints" / "step-00000002" / "trainer_state.json"
+    state_file.write_text(json.dumps({"step": 2, "format": "accelerate", "processes": 8}))
+    resumed = run_arena(["train", "recipe.yaml", "--resume"], cwd=tmp_path)
+    assert (resumed.returncode, resumed.stderr) == (
+        2,
+        f"{state_file.relative_to(tmp_path)}: format: expected a checkpoint that replicated runs resume, got "
+        "'accelerate' (resume with the accelerate config that wrote it; docs/scale-out.md)\n",
+    )
+    assert json.loads(state_file.read_text())["format"] == "accelerate"
+    assert len(losses(tmp_path)) == 2  # nothing appended
