@@ -111,7 +111,7 @@ def cache_reference_logprobs(
     alike), in one pass of `batch_size` pairs at a time, longest first (less padding); then each collator
     lets go of the reference, so that nothing holds it any more (offline algorithms: a second model's
     weights off the device for the whole run). The caller runs this under the training's autocast, so the
-    reference's log-probs have the precision the policy's get, and the margin is 0 at step 0."""
+    reference's log-probs have the precision the policy's get (the margin is 0 at step 0, to rounding)."""
     from arena import console
 
     if not collators:

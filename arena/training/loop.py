@@ -69,6 +69,12 @@ def _train(recipe: TrainRecipe | JudgeRecipe, recipe_file: str, plugins: Any, re
     world, rank, main = accelerator.num_processes, accelerator.process_index, accelerator.is_main_process
     micro_batch = micro_batch_size(recipe, world)
     strategy = make_strategy(accelerator, world, micro_batch, settings.gradient_accumulation)
+    if settings.dtype != "fp32" and strategy.name != "replicated":  # their own mixed precision
+        raise RecipeKeyError(
+            "training.dtype",
+            f"expected fp32 with {strategy.name}: it keeps bf16 compute copies of fp32 weights itself "
+            "(training.precision: bf16)",
+        )
     check_output(out_dir, resume, recipe_file)
     checkpoint = latest_checkpoint(out_dir) if resume else None
     if checkpoint is not None:
