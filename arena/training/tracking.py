@@ -126,7 +126,7 @@ def log_record(accelerator: Any, record: Mapping[str, Any]) -> None:
 
 def finish_tracking(accelerator: Any) -> None:
     """Close every tracker (flush and end the run). Not `accelerator.end_training()`: that also destroys
-    the process group, which the loop still uses after the last step (the final checkpoint, saving)."""
+    the process group, which the loop still needs for its last barrier (`arena train` closes it after)."""
     for tracker in accelerator.trackers:
         tracker.finish()
     accelerator.trackers = []
