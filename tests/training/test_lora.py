@@ -142,6 +142,32 @@ def test_the_reference_is_the_base_with_adapters_off_and_never_a_copy(
     assert all(not p.requires_grad for p in base)
 
 
+def test_adapter_gradients_are_the_same_with_gradient_checkpointing(
+    tmp_path: Path, game_model_dir: Path
+) -> None:
+    """Checkpointing (non-reentrant, turned on before the adapters are attached) recomputes the frozen
+    base's activations in backward: the adapters' gradients must not change (nor vanish: the frozen
+    embeddings' outputs need no gradient for them to flow)."""
+    gradients = []
+    for checkpointing in (False, True):
+        raw = online_recipe(game_model_dir, {"dropout": 0.0})
+        raw["algorithm"], raw["args"], raw["task"] = "ipo", {"tau": 1.0}, "order3"
+        raw["lora"]["target_modules"] = ["q_proj", "v_proj", "down_proj", "lm_head"]
+        raw["training"]["gradient_checkpointing"] = checkpointing
+        objective = objective_for(raw, tmp_path / str(checkpointing))
+        assert objective.policy.model.get_base_model().is_gradient_checkpointing is checkpointing
+        objective.model.train()
+        batch = objective.examples.collate([0, 1, 2])
+        objective.loss(batch, MicroBatch(0, 0, 1)).losses.sum().backward()
+        gradients.append({name: p.grad.clone() for name, p in objective.model.named_parameters()})
+    plain, recomputed = gradients
+    assert plain.keys() == recomputed.keys()
+    assert any(g.abs().max() > 0 for g in plain.values())  # B = 0 at the start: A's are zero, B's are not
+    for name, gradient in plain.items():
+        # the same operations in the same order, recomputed: measured equal; allowed 1e-6
+        assert torch.allclose(gradient, recomputed[name], atol=1e-6, rtol=0), name
+
+
 def test_quantize_is_refused_in_one_line_without_cuda(tmp_path: Path, game_model_dir: Path) -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA: the refusal is for machines without it")
@@ -386,6 +412,13 @@ def test_offline_ipo_with_lora_reaches_the_exact_minimiser_on_d1(
     # (measured: 0.44844, 0.32132, 0.23024)
     exact = ipo_point([(0, 1), (1, 2), (0, 2)], 3, 1.0)
     assert summary["final"]["action_probs"] == pytest.approx(list(exact), abs=1e-3)
+    # final/ is the adapter; the game had set the base's action rows before training, so the adapter
+    # carries the LM head and loads back to the trained policy (not to a policy on the untouched base)
+    task = host().build_task("order3", None)
+    loaded = load_policy(tmp_path / "runs" / "run" / "final", dtype="fp32", device="cpu")
+    assert task.diagnostics(loaded, 1.0)["action_probs"] == pytest.approx(
+        summary["final"]["action_probs"], abs=1e-6
+    )
 
 
 @pytest.mark.slow
