@@ -275,4 +275,12 @@ def _judge_objective(recipe: JudgeRecipe, plugins: Any, device: torch.device) ->
     context = JudgeTrainContext(
         recipe.backbone, train_rows, held_out, device, settings.max_length, settings.batch_size, recipe.lora
     )
-    return judge_class.training_objective(recipe.args, context)
+    objective = judge_class.training_objective(recipe.args, context)
+    if recipe.lora is not None:
+        from arena.training.lora import AdapterParameters
+
+        if not isinstance(objective.model, AdapterParameters):  # it never asked context.trainable()
+            raise RecipeKeyError(
+                "lora", f"expected no lora: judge '{recipe.judge}' trains its whole model (docs/judges.md)"
+            )
+    return objective
