@@ -329,3 +329,44 @@ def test_online_algorithms_keep_their_reference(game_model_dir: Path) -> None:
     kept = weakref.ref(objective.algorithm.reference.model)
     gc.collect()
     assert kept() is not None and kept() is not objective.model
+
+
+ONLINE_TEXT = """\
+kind: train
+name: {name}
+algorithm: nash-md
+args: {{tau: 0.1, beta: 0.5}}
+policy: {model}
+task: {{name: moves, args: {{train_prompts: 4, eval_prompts: 2, diagnostic_samples: 2, max_new_tokens: 4}}}}
+judge: {{name: moves-oracle, args: {{matrix: dice}}}}
+generation: {{max_new_tokens: 12}}
+training: {{steps: 3, batch_size: 2, learning_rate: 0.001, gradient_checkpointing: {on}}}
+"""
+
+
+@pytest.mark.slow
+def test_online_text_run_is_unchanged_by_checkpointing(tmp_path: Path) -> None:
+    """Nash-MD samples text from the geometric mixture with the KV-cached sampler while the policy is in
+    training mode: with checkpointing on, the samples, losses and weights are those of a run without it."""
+    from safetensors.torch import load_file
+
+    model = Path(__file__).resolve().parents[2] / "recipes" / "moves" / "sft"
+    outcomes = {}
+    for on in ("false", "true"):
+        recipe = tmp_path / f"{on}.yaml"
+        recipe.write_text(ONLINE_TEXT.format(name=f"checkpointing-{on}", model=model, on=on))
+        result = run_arena(["train", str(recipe)], cwd=tmp_path, env={"OMP_NUM_THREADS": "1"})
+        assert result.returncode == 0, result.stderr
+        lines = (tmp_path / "runs" / f"checkpointing-{on}" / "metrics.jsonl").read_text().splitlines()
+        metrics = [
+            {k: v for k, v in json.loads(line).items() if k != "examples_per_second"} for line in lines
+        ]
+        outcomes[on] = (
+            metrics,
+            load_file(tmp_path / "runs" / f"checkpointing-{on}" / "final" / "model.safetensors"),
+        )
+    (metrics_off, weights_off), (metrics_on, weights_on) = outcomes["false"], outcomes["true"]
+    assert len(metrics_on) == 3
+    assert metrics_on == metrics_off  # measured: equal, samples and losses alike
+    for name, tensor in weights_off.items():
+        torch.testing.assert_close(weights_on[name], tensor, rtol=0, atol=1e-6)
