@@ -220,3 +220,26 @@ def test_ppo_with_vllm_reaches_the_kl_regularised_optimum(tmp_path: Path, game_m
     summary = train(tmp_path, game_model_dir, "ppo", "{tau: 0.5, epochs: 2}", steps=150, lr=1e-3, judge=judge)
     weights = MU * np.exp(np.array([1.0, 0.0, 0.5]) / 0.5)
     assert summary["final"]["action_probs"] == pytest.approx(list(weights / weights.sum()), abs=0.03)
+
+
+# -- the moves task (a move hidden in a sentence): the shipped recipes with vLLM rollouts ------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ["online-ipo", "nash-md"])
+def test_shipped_text_recipes_with_vllm_beat_the_reference(tmp_path: Path, algorithm: str) -> None:
+    """As tests/training/test_online_language.py with hf: the judge prefers the trained policy."""
+    result = run_arena(
+        ["train", f"recipes/online/{algorithm}.yaml", "--set", f"output={tmp_path / 'out'}"]
+        + ["--set", "generation.backend=vllm"],
+        cwd=REPO,
+        env={"OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["steps"] == 40 and summary["evaluated_pairs"] == 256
+    # 256 held-out pairs: the standard error is at most 0.031, so 0.5 is two of them below 0.562.
+    assert summary["preference_vs_reference"] > 0.5
+    assert 1 <= summary["final"]["response_length"] <= 16
