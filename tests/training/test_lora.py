@@ -4,6 +4,7 @@ the games' known answers are reached with adapters alone."""
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import os
@@ -20,12 +21,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from arena.api import hookimpl
 from arena.generation.logprobs import score_completions
 from arena.generation.mixture import sample_geometric_mixture
 from arena.policy import Policy, load_policy
 from arena.testing import OFFLINE_ENV, run_arena
 from arena.training.algorithm import MicroBatch
 from arena.training.metrics import read_metrics
+from arena_plugins.judges import RewardModelArgs
+from arena_plugins.judges.reward_model import RewardModel
 from tests.training.fixed_points import ipo_point, regularised_nash
 
 # Every linear layer and the LM head: a game's actions differ only in their rows of the LM head (the task
@@ -493,3 +497,53 @@ def test_a_reward_model_trains_its_adapters_and_head_and_final_is_the_merged_jud
     assert summary["eval"]["pairs"] == len(held_out)
     assert metrics["log_loss"] == pytest.approx(summary["eval"]["log_loss"], abs=1e-5)
     assert metrics["accuracy"] == summary["eval"]["accuracy"]
+
+
+class WholeModelRewardModel(RewardModel):
+    """A judge plugin that trains its whole model: its training objective never asks context.trainable()."""
+
+    name = "whole-model"
+
+    @classmethod
+    def training_objective(cls, args: Any, context: Any) -> Any:
+        return super().training_objective(args, dataclasses.replace(context, lora=None))
+
+
+class WholeModelPlugin:
+    @staticmethod
+    @hookimpl
+    def register_judges(register: Any) -> None:
+        register("whole-model", WholeModelRewardModel, config=RewardModelArgs)
+
+
+def test_lora_on_a_judge_that_trains_its_whole_model_is_refused(tmp_path: Path) -> None:
+    from arena.errors import RecipeError
+    from arena.plugins import make_plugin_host
+    from arena.recipes import parse_recipe
+    from arena.training.loop import train
+
+    plugins = make_plugin_host(
+        extra_plugins=[("whole-model", WholeModelPlugin)], environ={}, warn=lambda message: None
+    )
+    (tmp_path / "pairs.jsonl").write_text(
+        "".join(
+            json.dumps({"prompt": f"Pick {i}", "chosen": "red", "rejected": "blue"}) + "\n" for i in range(4)
+        )
+    )
+    raw = {
+        "kind": "judge",
+        "name": "whole",
+        "judge": "whole-model",
+        "backbone": str(REPO / "recipes/games/model"),
+        "data": str(tmp_path / "pairs.jsonl"),
+        "lora": {},
+        "output": str(tmp_path / "out"),
+        "training": {"steps": 1, "batch_size": 2, "device": "cpu"},
+    }
+    recipe = parse_recipe("recipe.yaml", raw, registries=plugins.registries)
+    with pytest.raises(RecipeError) as raised:
+        train(recipe, "recipe.yaml", plugins)
+    assert str(raised.value) == (
+        "recipe.yaml: lora: expected no lora: judge 'whole-model' trains its whole model (docs/judges.md)"
+    )
+    assert not (tmp_path / "out" / "checkpoints").exists()
