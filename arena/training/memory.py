@@ -93,7 +93,7 @@ class MemoryPlan:
     gradients: int  # one per trainable parameter, in its dtype
     optimizer: int  # AdamW's two moments
     master_weights: int  # fp32 copies of bf16 trainable weights (training.master_weights: fp32)
-    step_extra: int  # only during the optimizer step: the fp32 copies of the gradients
+    step_extra: int  # only during the optimizer step: fp32 copies of one part's gradients
     reference_training: int  # a frozen reference kept on the device during training (online algorithms)
     reference_pass: int  # a reference on the device during the pass that caches its log-probs (offline)
     rows: int  # sequences per micro-batch (chosen and rejected rows count twice)
@@ -227,7 +227,7 @@ def plan_memory(
     """The memory plan of a train recipe whose algorithm trains on `data_kind` (pairs, completions,
     prompts) and asks for a reference or not. One process: `training.batch_size / gradient_accumulation`
     examples per micro-batch."""
-    from arena.training.precision import wants_checkpointing
+    from arena.training.precision import STEP_PART_VALUES, wants_checkpointing
 
     settings = recipe.training
     model = meta_model(recipe.policy)
@@ -255,7 +255,9 @@ def plan_memory(
         master = settings.dtype == "bf16" and settings.master_weights == "fp32"
         masters = parameters * FP32 if master else 0
         optimizer = 2 * parameters * (FP32 if master else weight_bytes)
-        step_extra = parameters * FP32 if master else 0
+        # MasterWeightAdamW copies the gradients of one part of the parameters at a time to fp32.
+        largest = max(p.numel() for p in model.parameters())
+        step_extra = max(min(parameters, STEP_PART_VALUES), largest) * FP32 if master else 0
         lora_json = None
     # The reference: none with LoRA (the base with adapters off); offline pair algorithms release theirs
     # once its log-probs are cached, online ones sample from it all along.

@@ -80,25 +80,51 @@ def apply_memory_settings(model: torch.nn.Module, settings: TrainingSettings) ->
     return on
 
 
+# MasterWeightAdamW steps its parameters in parts of at most this many values, so that the fp32 copies of
+# the gradients it makes exist for one part at a time: 256 MiB, not 4 bytes per trained parameter.
+STEP_PART_VALUES = 2**26
+
+
 class MasterWeightAdamW(torch.optim.AdamW):
     """AdamW on fp32 copies of low-precision parameters: each step reads the parameters' gradients in
     fp32, updates the copies (and fp32 moments), and rounds them back into the parameters. The copies are
     part of `state_dict()`, so a resumed run continues from the same fp32 values, not from the rounded ones.
+    AdamW is elementwise, so stepping the parameters part by part (`part_values` values at most per part)
+    is the same step.
     """
 
-    def __init__(self, parameters: Iterable[torch.nn.Parameter], **options: Any) -> None:
+    def __init__(
+        self, parameters: Iterable[torch.nn.Parameter], part_values: int = STEP_PART_VALUES, **options: Any
+    ) -> None:
         self.model_parameters = list(parameters)
         self.masters = [p.detach().to(torch.float32, copy=True) for p in self.model_parameters]
         super().__init__(self.masters, **options)
+        self.parts: list[list[int]] = [[]]
+        size = 0
+        for index, master in enumerate(self.masters):
+            if self.parts[-1] and size + master.numel() > part_values:
+                self.parts.append([])
+                size = 0
+            self.parts[-1].append(index)
+            size += master.numel()
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
-        for parameter, master in zip(self.model_parameters, self.masters, strict=True):
-            master.grad = None if parameter.grad is None else parameter.grad.to(torch.float32)
-        loss = super().step(closure)
-        for parameter, master in zip(self.model_parameters, self.masters, strict=True):
-            master.grad = None  # the fp32 gradients live only during the step
-            parameter.copy_(master)
+        loss = closure() if closure is not None else None
+        (group,) = self.param_groups  # one group: what make_optimizer builds
+        everything = group["params"]
+        try:
+            for part in self.parts:
+                for index in part:
+                    grad = self.model_parameters[index].grad
+                    self.masters[index].grad = None if grad is None else grad.to(torch.float32)
+                group["params"] = [self.masters[index] for index in part]
+                super().step()
+                for index in part:
+                    self.masters[index].grad = None  # the fp32 gradients live only while their part steps
+                    self.model_parameters[index].copy_(self.masters[index])
+        finally:
+            group["params"] = everything
         return loss
 
     def zero_grad(self, set_to_none: bool = True) -> None:

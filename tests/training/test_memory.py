@@ -225,6 +225,7 @@ def test_dry_run_plans_a_7b_model_on_one_80_gib_gpu(tmp_path: Path, game_model_d
     bf16 = dry_run(tmp_path, model, training + ", dtype: bf16}")
     assert bf16["weights"] == bf16["gradients"] == 2 * parameters
     assert bf16["master_weights"] == 4 * parameters and bf16["optimizer"] == 8 * parameters
+    assert bf16["step_extra"] == 4 * 32000 * 4096  # fp32 gradients of one part: the embeddings, alone
     assert not bf16["fits"]["on"]
 
     pure = dry_run(tmp_path, model, training + ", dtype: bf16, master_weights: none}")

@@ -19,31 +19,39 @@ from arena.training.precision import MasterWeightAdamW
 from tests.training.fixed_points import ipo_point
 
 
-def test_master_weights_step_fp32_copies_and_round_into_the_weights() -> None:
+@pytest.mark.parametrize("part_values", [2**26, 40], ids=["one-part", "parts"])
+def test_master_weights_step_fp32_copies_and_round_into_the_weights(part_values: int) -> None:
     generator = torch.Generator().manual_seed(0)
-    start = torch.randn(64, generator=generator) + 1.0
-    weights = torch.nn.Parameter(start.to(torch.bfloat16))
-    optimizer = MasterWeightAdamW([weights], lr=1e-3, weight_decay=0.01)
-    # The same AdamW, in fp32, on an fp32 copy of the bf16 weights, given the same (bf16) gradients.
-    exact = torch.nn.Parameter(start.to(torch.bfloat16).float())
-    fp32 = torch.optim.AdamW([exact], lr=1e-3, weight_decay=0.01)
+    starts = [torch.randn(64, generator=generator) + 1.0, torch.randn(4, 8, generator=generator)]
+    weights = [torch.nn.Parameter(start.to(torch.bfloat16)) for start in starts]
+    optimizer = MasterWeightAdamW(weights, part_values=part_values, lr=1e-3, weight_decay=0.01)
+    assert len(optimizer.parts) == (1 if part_values > 96 else 2)  # 40: each parameter steps alone
+    # The same AdamW, in fp32, on fp32 copies of the bf16 weights, given the same (bf16) gradients.
+    exact = [torch.nn.Parameter(start.to(torch.bfloat16).float()) for start in starts]
+    fp32 = torch.optim.AdamW(exact, lr=1e-3, weight_decay=0.01)
     for _ in range(5):
-        grad = torch.randn(64, generator=generator).to(torch.bfloat16)
-        weights.grad, exact.grad = grad.clone(), grad.float()
+        for weight, copy in zip(weights, exact, strict=True):
+            grad = torch.randn(weight.shape, generator=generator).to(torch.bfloat16)
+            weight.grad, copy.grad = grad.clone(), grad.float()
         optimizer.step()
         optimizer.zero_grad()
         fp32.step()
-        assert weights.grad is None and optimizer.masters[0].grad is None  # no gradient outlives the step
-    assert torch.equal(optimizer.masters[0], exact.detach())
-    assert torch.equal(weights.detach(), exact.detach().to(torch.bfloat16))
-    assert optimizer.state[optimizer.masters[0]]["exp_avg"].dtype == torch.float32
+        # no gradient outlives the step
+        assert all(w.grad is None for w in weights) and all(m.grad is None for m in optimizer.masters)
+    for weight, master, copy in zip(weights, optimizer.masters, exact, strict=True):
+        assert torch.equal(master, copy.detach())
+        assert torch.equal(weight.detach(), copy.detach().to(torch.bfloat16))
+        assert optimizer.state[master]["exp_avg"].dtype == torch.float32
+    assert optimizer.param_groups[0]["params"] == optimizer.masters  # every part back in the group
 
     # Resuming restores the fp32 copies, not the rounded weights.
     saved = optimizer.state_dict()
-    resumed = MasterWeightAdamW([torch.nn.Parameter(weights.detach().clone())], lr=1e-3, weight_decay=0.01)
-    assert not torch.equal(resumed.masters[0], exact.detach())
+    rounded = [torch.nn.Parameter(w.detach().clone()) for w in weights]
+    resumed = MasterWeightAdamW(rounded, part_values=part_values, lr=1e-3, weight_decay=0.01)
+    assert not torch.equal(resumed.masters[0], exact[0].detach())
     resumed.load_state_dict(saved)
-    assert torch.equal(resumed.masters[0], exact.detach())
+    for master, copy in zip(resumed.masters, exact, strict=True):
+        assert torch.equal(master, copy.detach())
 
 
 def test_master_weights_keep_updates_bf16_rounds_away() -> None:
