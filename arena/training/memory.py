@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from arena.errors import ArenaError
+from arena.errors import ArenaError, RecipeKeyError
 from arena.generation.logprobs import DEFAULT_CHUNK_SIZE
 
 FP32 = 4
@@ -230,7 +230,10 @@ def plan_memory(
     from arena.training.precision import STEP_PART_VALUES, wants_checkpointing
 
     settings = recipe.training
-    model = meta_model(recipe.policy)
+    try:
+        model = meta_model(recipe.policy)
+    except ArenaError as exc:
+        raise RecipeKeyError("policy", str(exc)) from exc
     shape = model_shape(model.config)
     parameters = sum(p.numel() for p in model.parameters())
     weight_bytes = 2 if settings.dtype == "bf16" else FP32

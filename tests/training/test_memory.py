@@ -261,6 +261,16 @@ def test_dry_run_loads_no_weights(tmp_path: Path, game_model_dir: Path) -> None:
     assert plan["activation_bytes"] == 4
 
 
+def test_dry_run_refuses_what_it_cannot_plan(tmp_path: Path, game_model_dir: Path) -> None:
+    judge = tmp_path / "judge.yaml"
+    judge.write_text(f"kind: judge\nname: j\njudge: reward-model\nbackbone: {game_model_dir}\ntask: order3\n")
+    result = run_arena(["train", str(judge), "--dry-run"], cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == f"{judge}: kind: --dry-run plans train recipes; this is a judge recipe\n"
+    result = run_arena(["train", str(judge), "--json"], cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (2, "--json and --length need --dry-run\n")
+
+
 def test_reference_log_probs_are_cached_in_one_pass_and_the_reference_released(game_model_dir: Path) -> None:
     from arena.plugins import make_plugin_host
     from arena.recipes import parse_recipe
