@@ -60,13 +60,13 @@ class Replicated:
 
     def __init__(self, world: int) -> None:
         self.world = world
+        self.bucket_bytes = bucket_bytes_from_env()  # read here, so that a bad value stops the run at once
         self.buckets: GradientBuckets | None = None
 
     def prepare(self, model: torch.nn.Module) -> None:
         self.model = model
-        bucket_bytes = bucket_bytes_from_env()
-        if self.world > 1 and bucket_bytes > 0:
-            self.buckets = GradientBuckets(list(model.parameters()), bucket_bytes)
+        if self.world > 1 and self.bucket_bytes > 0:
+            self.buckets = GradientBuckets(list(model.parameters()), self.bucket_bytes)
 
     def run(self, loss: Callable[[Any], Any], batch: Any) -> Any:
         return loss(batch)

@@ -116,14 +116,17 @@ def test_a_finished_output_is_not_overwritten_without_resume(tmp_path: Path, gam
 
 
 def test_two_processes_take_the_same_steps_as_one(tmp_path: Path, game_model_dir: Path) -> None:
+    """With gradient accumulation and small buckets: each process reduces its gradients in many buckets
+    during the backward of its last micro-batch only."""
     steps = 6
     single = tmp_path / "single"
-    write_run(single, game_model_dir, steps, accumulation=2)
+    write_run(single, game_model_dir, steps, accumulation=4)
     assert run_arena(["train", "recipe.yaml"], cwd=single, env={"OMP_NUM_THREADS": "1"}).returncode == 0
 
     double = tmp_path / "double"
-    write_run(double, game_model_dir, steps)
+    write_run(double, game_model_dir, steps, accumulation=2)
     env = {**os.environ, **OFFLINE_ENV, "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
+    env["ARENA_ALLREDUCE_BUCKET_MB"] = "0.02"  # ~20 KiB: about 20 buckets for this 0.6 MiB of gradients
     done = subprocess.run(
         [
             sys.executable,
@@ -167,3 +170,13 @@ def test_resuming_a_checkpoint_another_strategy_wrote_is_one_line(
     )
     assert json.loads(state_file.read_text())["format"] == "accelerate"
     assert len(losses(tmp_path)) == 2  # nothing appended
+
+
+def test_a_bad_bucket_size_is_one_line_before_anything_loads(tmp_path: Path, game_model_dir: Path) -> None:
+    write_run(tmp_path, game_model_dir, 2)
+    done = run_arena(["train", "recipe.yaml"], cwd=tmp_path, env={"ARENA_ALLREDUCE_BUCKET_MB": "lots"})
+    assert (done.returncode, done.stderr) == (
+        2,
+        "ARENA_ALLREDUCE_BUCKET_MB: expected a number of MiB >= 0 (0: one all-reduce per parameter), got 'lots'\n",
+    )
+    assert not (tmp_path / "runs").exists()
