@@ -193,8 +193,10 @@ def test_trackio_local_store_holds_every_record(tracked_run: tuple[Path, Path]) 
     assert (store / "arena-test.db").is_file()
     found = _trackio_logs(store)
     records = read_metrics(out / "metrics.jsonl")
-    # Each step as last logged (the resumed run logs step 6 again, in the same trackio run).
-    last = {log["step"]: log for log in found}
+    # Each step's values as last logged (the resumed run logs step 6 again, in the same trackio run).
+    last: dict[int, dict[str, Any]] = {}
+    for log in found:
+        last.setdefault(log["step"], {}).update(log)
     assert sorted(last) == [2, 4, 6]
     for record in records:
         values = tracker_values(record)
