@@ -547,3 +547,37 @@ def test_lora_on_a_judge_that_trains_its_whole_model_is_refused(tmp_path: Path) 
         "recipe.yaml: lora: expected no lora: judge 'whole-model' trains its whole model (docs/judges.md)"
     )
     assert not (tmp_path / "out" / "checkpoints").exists()
+
+
+def test_recipes_take_an_adapter_directory_or_a_run_whose_final_is_one(tmp_path: Path) -> None:
+    """Validation looks at file names only: an adapter directory is adapter_config.json, its weights and a
+    tokenizer (no config.json); the base it names is checked when it loads."""
+    from arena.errors import RecipeError
+    from arena.recipes import parse_recipe
+
+    run = tmp_path / "runs" / "lora"
+    adapter = run / "final"
+    adapter.mkdir(parents=True)
+    for name in ("adapter_config.json", "tokenizer.json"):
+        (adapter / name).write_text("{}")
+    tournament = {
+        "kind": "tournament",
+        "name": "t",
+        "entrants": [{"name": "run", "model": str(run)}, {"name": "final", "model": str(adapter)}],
+        "judge": "game-oracle",
+        "prompts": str(tmp_path / "prompts.txt"),
+    }
+    (tmp_path / "prompts.txt").write_text("Pick one:\n")
+    registries = host().registries
+    with pytest.raises(RecipeError) as raised:
+        parse_recipe("t.yaml", tournament, registries=registries)
+    assert str(raised.value) == (
+        f"t.yaml: entrants.0.model: expected a model directory (config.json, weights and a tokenizer); "
+        f"'{run}/final' has adapter_config.json but no adapter weights "
+        "(adapter_model.safetensors)"
+    )
+    (adapter / "adapter_model.safetensors").write_bytes(b"")
+    recipe = parse_recipe("t.yaml", tournament, registries=registries)
+    from arena.tournament.inputs import entrant_model
+
+    assert [entrant_model(e.model) for e in recipe.entrants] == [str(adapter)] * 2
