@@ -564,7 +564,7 @@ def test_recipes_take_an_adapter_directory_or_a_run_whose_final_is_one(tmp_path:
         "kind": "tournament",
         "name": "t",
         "entrants": [{"name": "run", "model": str(run)}, {"name": "final", "model": str(adapter)}],
-        "judge": "game-oracle",
+        "judge": {"name": "game-oracle", "args": {"game": "cycle3"}},
         "prompts": str(tmp_path / "prompts.txt"),
     }
     (tmp_path / "prompts.txt").write_text("Pick one:\n")
