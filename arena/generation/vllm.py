@@ -121,7 +121,10 @@ class VLLMBackend:
                 "the vllm backend loads models from a directory; save the policy first (Policy.save) "
                 "or use the hf backend for a model in memory"
             )
-        return engine_for(self._vllm, model_name(model), self.config)
+        from arena.training.lora import merged_directory
+
+        # vLLM loads whole models: a LoRA adapter directory is merged into its base once, on the side.
+        return engine_for(self._vllm, str(merged_directory(model_name(model))), self.config)
 
 
 def running_engine() -> _Engine | None:

@@ -336,3 +336,29 @@ def check_parallelism() -> None:
                 f"expected no lora under {name} (adapters train with plain data parallel: "
                 "`arena train --launcher accelerate` without an FSDP or DeepSpeed config)",
             )
+
+
+_MERGED: dict[str, Path] = {}  # adapter directory -> its merged model, for this process
+
+
+def merged_directory(name: str) -> str | Path:
+    """`name` itself, unless it is a LoRA adapter directory: then a merged copy of it (its base with the
+    adapter folded in, saved once per process in a temporary directory removed at exit), for engines that
+    load only whole models (vLLM). On the CPU, in the dtype `auto` gives (fp32 there, bf16 on a GPU)."""
+    path = Path(name).expanduser()
+    if not is_adapter_directory(path):
+        return name
+    key = str(path.resolve())
+    if key not in _MERGED or not (_MERGED[key] / "config.json").is_file():
+        import atexit
+        import shutil
+        import tempfile
+
+        from arena.policy import load_policy, resolve_dtype
+
+        policy = load_policy(path, dtype=resolve_dtype("auto"), device="cpu")
+        target = Path(tempfile.mkdtemp(prefix="arena-merged-")) / "model"
+        atexit.register(shutil.rmtree, target.parent, True)
+        policy.save(target)
+        _MERGED[key] = target
+    return _MERGED[key]

@@ -308,8 +308,9 @@ def test_final_holds_the_adapter_and_the_merged_model_that_load_everywhere(
 
 
 @pytest.mark.slow
-def test_the_merged_model_loads_in_vllm(tmp_path: Path, game_model_dir: Path) -> None:
-    run = train_dpo(tmp_path, game_model_dir, steps=8, lora="{merge: true}")
+def test_the_merged_model_and_an_adapter_generate_in_vllm(tmp_path: Path, game_model_dir: Path) -> None:
+    merged_run = train_dpo(tmp_path / "merged", game_model_dir, steps=8, lora="{merge: true}")
+    adapter_run = train_dpo(tmp_path / "adapter", game_model_dir, steps=8, lora="{}")  # the same training
     code = (
         "import json, sys\n"
         "from arena.generation.base import SamplingSettings\n"
@@ -317,25 +318,31 @@ def test_the_merged_model_loads_in_vllm(tmp_path: Path, game_model_dir: Path) ->
         "from arena.generation.vllm import VLLMBackend\n"
         "if __name__ == '__main__':\n"
         "    backend = VLLMBackend(VLLMBackendConfig(threads=1, dtype='fp32'))\n"
-        "    samples = backend.generate(sys.argv[1], ['The cat'], 3, SamplingSettings(max_new_tokens=6, seed=1))\n"
-        "    print(json.dumps([[list(s.token_ids), s.logprob] for s in samples[0]]))\n"
+        "    for path in sys.argv[1:]:\n"
+        "        samples = backend.generate(path, ['The cat'], 3, SamplingSettings(max_new_tokens=6, seed=1))\n"
+        "        print(json.dumps([[list(s.token_ids), s.logprob] for s in samples[0]]))\n"
         "    backend.close()\n"
     )
     env = {**os.environ, **OFFLINE_ENV, "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "OMP_NUM_THREADS": "1"}
+    paths = [str(merged_run / "final"), str(adapter_run / "final")]
     done = subprocess.run(
-        [sys.executable, "-c", code, str(run / "final")], capture_output=True, text=True, env=env, timeout=600
+        [sys.executable, "-c", code, *paths], capture_output=True, text=True, env=env, timeout=600
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    drawn = json.loads(done.stdout.strip().splitlines()[-1])
-    merged = load_policy(run / "final", dtype="fp32", device="cpu")
+    from_merged, from_adapter = (json.loads(line) for line in done.stdout.strip().splitlines()[-2:])
+    merged = load_policy(merged_run / "final", dtype="fp32", device="cpu")
     base = load_policy(game_model_dir, dtype="fp32", device="cpu")
-    for token_ids, logprob in drawn:
+    for token_ids, logprob in from_merged:
         assert token_ids
         (ours,) = score_completions(merged, ["The cat"], [token_ids])
         (before,) = score_completions(base, ["The cat"], [token_ids])
         # vLLM samples from the merged weights: its log-prob is the merged model's (DEVELOPERS.md: 1e-4)
         assert logprob == pytest.approx(ours.logprob, abs=1e-3)
         assert abs(before.logprob - ours.logprob) > 1e-3
+    # An adapter directory (final/ without merge) is merged on the side for vLLM: the same draws.
+    assert [ids for ids, _ in from_adapter] == [ids for ids, _ in from_merged]
+    for (_, theirs), (_, ours) in zip(from_adapter, from_merged, strict=True):
+        assert theirs == pytest.approx(ours, abs=1e-4)
 
 
 @pytest.mark.slow
