@@ -260,9 +260,12 @@ def render(spec: FigureSpec) -> Any:
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for panel, axis in zip(spec.panels, axes.flat, strict=False):
         for line in panel.lines:
-            style = {"linestyle": "--"} if line.dashed else {"marker": "o"} if line.marker else {}
-            if line.marker:
-                style["linestyle"] = "none"
+            # A dot at each logged step: a run that logged one step still shows.
+            style: dict[str, Any] = {"marker": "o", "markersize": 3}
+            if line.dashed:
+                style = {"linestyle": "--"}
+            elif line.marker:
+                style = {"marker": "o", "linestyle": "none"}
             axis.plot(
                 line.steps, line.values, label=line.label, color=palette[line.color % len(palette)], **style
             )
