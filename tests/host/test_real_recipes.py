@@ -27,6 +27,7 @@ EXPECTED = {
     "preference-model.yaml": ("judge", "real-preference-model"),
     "ppo.yaml": ("train", "real-ppo"),
     "nash-md.yaml": ("train", "real-nash-md"),
+    "nash-md-7b.yaml": ("train", "real-nash-md-7b"),
     "online-ipo.yaml": ("train", "real-online-ipo"),
     "tournament.yaml": ("tournament", "real-cup"),
     "tournament-llm-judge.yaml": ("tournament", "real-cup-llm-judge"),
@@ -86,7 +87,7 @@ def test_every_real_recipe_validates_offline(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == len(EXPECTED) == 10
+    assert len(lines) == len(EXPECTED) == 11
     for name, (kind, recipe_name) in EXPECTED.items():
         assert f"recipes/real/{name}: ok ({kind} recipe '{recipe_name}')" in lines
 
@@ -100,7 +101,7 @@ def test_a_chained_recipe_alone_names_the_run_directory_it_misses(tmp_path: Path
         ["recipes", "validate", *(f"recipes/real/{n}" for n in RECIPES)], cwd=tmp_path, env=env
     )
     assert together.returncode == 0, together.stderr
-    chained = {"ppo.yaml", "nash-md.yaml", "online-ipo.yaml", "tournament.yaml", "tournament-llm-judge.yaml"}
+    chained = {"ppo.yaml", "nash-md.yaml", "nash-md-7b.yaml", "online-ipo.yaml", "tournament.yaml", "tournament-llm-judge.yaml"}
     for name in EXPECTED:
         alone = run_arena(["recipes", "validate", f"recipes/real/{name}"], cwd=tmp_path, env=env)
         if name in chained:
@@ -133,6 +134,12 @@ def test_header_states_command_output_time_and_a_plausible_gpu_memory(name: str)
     largest = max(_params(ref) for ref in _models(recipe))
     if recipe["kind"] == "tournament":
         bound = 2 * largest  # bf16 weights of the largest model loaded (an entrant or the judge)
+    elif recipe.get("lora"):
+        # bf16 base weights (2 B/param; the reference is the same weights with the adapters off) and, with
+        # generation.backend vllm, the engine's share of an 80 GB GPU.
+        vllm = recipe.get("generation", {}).get("backend") == "vllm"
+        engine = recipe["generation"].get("gpu_memory_utilization", 0.3) * 80 * GB if vllm else 0
+        bound = 2 * _params(recipe["policy"]) + engine
     else:
         trained = _params(recipe.get("policy") or recipe["backbone"])
         # fp32 weights + gradients + AdamW's two moments: 16 B/param; a frozen fp32 reference adds 4.
