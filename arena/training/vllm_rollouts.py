@@ -55,6 +55,11 @@ class RolloutEngine:
                 "generation.backend",
                 "expected hf with a LoRA policy: vLLM rollouts push full weights, not adapters (merge first)",
             )
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            if torch.distributed.get_world_size() > 1:  # each process would start an engine on device 0
+                raise RecipeKeyError(
+                    "generation.backend", "expected hf with several processes: vLLM rollouts run in one"
+                )
         self.policy, self.settings = policy, settings
         # Names of the causal LM's own parameters, read before an algorithm adds modules (PPO's value head).
         self.names = [name for name, _ in policy.model.named_parameters()]

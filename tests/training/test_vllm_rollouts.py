@@ -20,7 +20,6 @@ from arena.errors import RecipeError, RecipeKeyError
 from arena.generation.base import SamplingSettings
 from arena.plugins import make_plugin_host
 from arena.policy import Policy, load_policy
-from arena.ratings import exploitability
 from arena.recipes import RolloutSettings, parse_recipe
 from arena.testing import run_arena
 from arena.training.rollouts import Responses, TextRollouts
@@ -150,6 +149,14 @@ def test_sleep_is_refused_without_a_gpu(policy: Policy) -> None:
     assert caught.value.key == "generation.sleep"
 
 
+def test_several_processes_are_refused(policy: Policy, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.distributed, "get_world_size", lambda group=None: 2)
+    with pytest.raises(RecipeKeyError) as caught:
+        RolloutEngine(policy, RolloutSettings(backend="vllm"))
+    assert caught.value.key == "generation.backend"
+
+
 def test_rollout_keys_need_the_vllm_backend() -> None:
     raw = {"kind": "train", "name": "x", "algorithm": "online-ipo", "policy": "p", "task": "dice"}
     host = make_plugin_host(environ={}, warn=lambda message: None)
@@ -185,24 +192,25 @@ def train(
     return json.loads((tmp_path / "runs" / "run" / "summary.json").read_text())
 
 
+# Each run is the hf test's own (tests/training/test_online_games.py: 500 steps of 256 prompts); Nash-MD with
+# beta 0 is left out: its draws are online IPO's (two from the policy), and it takes 4 minutes here.
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("algorithm", "args", "target_beta"),
+    ("algorithm", "beta"),
     [
-        ("online-ipo", "{tau: 0.1}", 0.0),  # both samples from vLLM
-        ("nash-md", "{tau: 0.05, beta: 0.0}", 0.0),  # y and y' from vLLM
-        ("nash-md", "{tau: 0.1, beta: 0.5}", 0.5),  # y from vLLM, y' from the mixture on the HF sampler
+        ("online-ipo", 0.0),  # both samples from vLLM
+        ("nash-md", 0.5),  # y from vLLM, y' from the mixture on the HF sampler
     ],
 )
 def test_self_play_with_vllm_reaches_the_same_fixed_points(
-    tmp_path: Path, game_model_dir: Path, algorithm: str, args: str, target_beta: float
+    tmp_path: Path, game_model_dir: Path, algorithm: str, beta: float
 ) -> None:
-    tau = 0.05 if "0.05" in args else 0.1
+    args = "{tau: 0.1}" if algorithm == "online-ipo" else f"{{tau: 0.1, beta: {beta}}}"
     final = train(tmp_path, game_model_dir, algorithm, args, steps=500, lr=6e-4)["final"]
-    target = regularised_nash(P, MU, tau, beta=target_beta)
+    target = regularised_nash(P, MU, 0.1, beta=beta)
     assert np.max(np.abs(np.array(final["action_probs"]) - target)) < 0.03  # the hf tests' tolerance
-    if tau == 0.05:
-        assert final["exploitability"] < 0.2 * exploitability(P, MU, MU, tau)
+    if beta == 0:  # at the Nash equilibrium itself (measured 7.5e-6); the hf runs end below 1e-4 too
+        assert final["exploitability"] < 1e-4
 
 
 @pytest.mark.slow
