@@ -35,19 +35,31 @@ class ModelShape:
     vocab: int
 
 
-def layer_saved_bytes(shape: ModelShape, tokens: int, element: int) -> int:
-    """Bytes one decoder layer (RMSNorm, attention, gated MLP) keeps for its backward, for `tokens` tokens."""
+def layer_saved_bytes(shape: ModelShape, tokens: int, element: int, autocast: bool = False) -> int:
+    """Bytes one decoder layer (RMSNorm, attention, gated MLP) keeps for its backward, for `tokens` tokens.
+    `element`: bytes of a value in the compute dtype; `autocast`: fp32 weights under bf16/fp16 autocast."""
     h, width = shape.hidden, shape.heads * shape.head_dim
-    # An RMSNorm keeps its input and its normalised output: in fp32 the residual (4) and two products
-    # (4 + 4, the second the projections' input); in bf16 an fp32 copy of its input (4), the normalised
-    # value cast back (2) and the weighted output (2). Both are 4 + 2 x element bytes per value.
-    norms = 2 * (FP32 + 2 * element) * tokens * h
+    if autocast:
+        # The residual stream and the norms stay fp32: each norm keeps its input and normalised value (4 + 4),
+        # and autocast casts the norm's output once per projection that reads it, each copy kept (2 bytes x 3
+        # for q, k, v; x 2 for gate and up). The weights' casts are counted apart (`weight_copies`).
+        norms = (8 + 3 * element + 8 + 2 * element) * tokens * h
+    else:
+        # An RMSNorm keeps its input and its normalised output: in fp32 the residual (4) and two products
+        # (4 + 4, the second the projections' input); in bf16 an fp32 copy of its input (4), the normalised
+        # value cast back (2) and the weighted output (2). Both are 4 + 2 x element bytes per value.
+        norms = 2 * (FP32 + 2 * element) * tokens * h
     # q, k, v as attention reads them (k and v repeated to every query head under grouped-query attention),
     # the attention output (the output projection's input) and its log-sum-exp (fp32, per head and token).
     attention = 4 * width * tokens * element + shape.heads * tokens * FP32
     # Gate and up projections, the activation of the gate and their product (the down projection's input).
     mlp = 4 * shape.intermediate * tokens * element
     return norms + attention + mlp
+
+
+def layer_linear_parameters(shape: ModelShape) -> int:
+    h, width, kv_width = shape.hidden, shape.heads * shape.head_dim, shape.kv_heads * shape.head_dim
+    return 2 * h * width + 2 * h * kv_width + 3 * h * shape.intermediate
 
 
 def activation_bytes(
@@ -57,29 +69,40 @@ def activation_bytes(
     element: int,
     checkpointing: bool,
     chunk: int = DEFAULT_CHUNK_SIZE,
+    autocast: bool = False,
 ) -> tuple[int, int]:
     """(bytes kept after the forward pass, peak bytes during forward and backward) of one micro-batch of
-    `rows` sequences of `length` tokens, scored by Arena's chunked log-probs (`arena.generation.logprobs`)."""
+    `rows` sequences of `length` tokens, scored by Arena's chunked log-probs (`arena.generation.logprobs`).
+    `element`: bytes of a value in the compute dtype; `autocast`: fp32 weights under bf16/fp16 autocast."""
     tokens = rows * length
     h = shape.hidden
-    layer = layer_saved_bytes(shape, tokens, element)
-    # Shared by every layer: the padding mask (rows x length x length, in the model's dtype) and the
-    # rotary cos and sin; the final norm keeps what a layer's norm keeps.
+    residual = FP32 if autocast else element  # the residual stream's dtype
+    layer = layer_saved_bytes(shape, tokens, element, autocast)
+    # Under autocast every matmul reads its weight cast to the compute dtype, and autocast keeps those casts
+    # until it exits (after the forward pass); without checkpointing backward keeps them too.
+    copies = (shape.layers * layer_linear_parameters(shape) + shape.vocab * h) * element if autocast else 0
+    # Shared by every layer: the padding mask (rows x length x length) and the rotary cos and sin; the
+    # final norm keeps what a layer's norm keeps (under autocast its fp32 output, which the LM head reads).
     shared = rows * length * length * element + 2 * tokens * shape.head_dim * element
-    final_norm = (FP32 + 2 * element) * tokens * h
-    kept_per_layer = tokens * h * element if checkpointing else layer  # a checkpoint keeps the layer's input
-    saved = shape.layers * kept_per_layer + shared + final_norm
-    # Backward, first the LM head: one chunk of logits is recomputed (about three fp32 copies live at once:
-    # the logits, their log-softmax and its gradient), beside the gradient of the final hidden states.
+    final_norm = (3 * FP32 if autocast else FP32 + 2 * element) * tokens * h
+    kept_per_layer = tokens * h * residual if checkpointing else layer  # a checkpoint keeps the layer's input
+    saved = shape.layers * kept_per_layer + shared + final_norm + (0 if checkpointing else copies)
+    # One chunk of logits at a time: in the forward pass its fp32 logits and their log-softmax, beside the
+    # weights' casts, still alive at its end.
     logits = rows * min(chunk, length - 1) * shape.vocab
-    head = 3 * logits * FP32 + tokens * h * element
+    forward = saved + (copies if checkpointing else 0) + 2 * logits * FP32
+    # Backward, first the LM head: a chunk is recomputed (about three fp32 copies live at once: the logits,
+    # their log-softmax and its gradient) beside the gradient of the final hidden states.
+    head = 3 * logits * FP32 + tokens * h * residual + (shape.vocab * h * element if autocast else 0)
     # Then each layer: the gradient flowing down the residual stream and the MLP's intermediate gradients
     # (two live at once; with checkpointing one, beside the layer's recomputed activations, part of which
     # are freed as its backward proceeds).
-    through_layer = 2 * tokens * h * element + 2 * tokens * shape.intermediate * element
+    through_layer = 2 * tokens * h * residual + 2 * tokens * shape.intermediate * element
     if checkpointing:
-        through_layer = layer + 2 * tokens * h * element + tokens * shape.intermediate * element
-    return saved, saved + max(head, through_layer)
+        through_layer = layer + 2 * tokens * h * residual + tokens * shape.intermediate * element
+        if autocast:  # the recomputed layer's weight casts; its first norm's copies are gone by its peak
+            through_layer += layer_linear_parameters(shape) * element - (8 + 3 * element) * tokens * h
+    return saved, max(forward, saved + max(head, through_layer))
 
 
 @dataclass
@@ -271,9 +294,12 @@ def plan_memory(
     tokens = length or settings.max_length
     # Activations are bf16 with bf16 weights, and under bf16/fp16 autocast (precision auto: on a GPU).
     element = 2 if settings.dtype == "bf16" or settings.precision != "fp32" else FP32
+    autocast = settings.dtype == "fp32" and settings.precision != "fp32"
     activations, kept = {}, {}
     for label, on in (("off", False), ("on", True)):
-        kept[label], activations[label] = activation_bytes(shape, rows, tokens, element, on)
+        kept[label], activations[label] = activation_bytes(
+            shape, rows, tokens, element, on, autocast=autocast
+        )
     return MemoryPlan(
         model=recipe.policy,
         parameters=parameters,
