@@ -267,6 +267,44 @@ def test_dry_run_loads_no_weights(tmp_path: Path, game_model_dir: Path) -> None:
     assert plan["activation_bytes"] == 4
 
 
+@pytest.mark.parametrize("training", [{}, {"dtype": "bf16"}, {"dtype": "bf16", "master_weights": "none"}])
+def test_planned_weights_gradients_and_optimizer_are_the_bytes_a_step_holds(
+    game_model_dir: Path, training: dict[str, str]
+) -> None:
+    """The plan's bytes against a real step's: the loaded model's weights, the gradients backward leaves,
+    and every tensor in the optimizer's state (moments, step counters excepted, and master weights)."""
+    from transformers import AutoModelForCausalLM
+
+    from arena.plugins import make_plugin_host
+    from arena.recipes import parse_recipe
+    from arena.training.memory import plan_memory
+    from arena.training.optim import make_optimizer
+    from arena.training.precision import weights_dtype
+
+    host = make_plugin_host(environ={}, warn=lambda message: None)
+    raw = {
+        "kind": "train",
+        "name": "bytes",
+        "algorithm": "dpo",
+        "policy": str(game_model_dir),
+        "task": "order3",
+    }
+    recipe = parse_recipe("recipe.yaml", {**raw, "training": training}, registries=host.registries)
+    plan = plan_memory(recipe, "pairs", True)
+    model = AutoModelForCausalLM.from_pretrained(game_model_dir, dtype=weights_dtype(recipe.training))
+    optimizer = make_optimizer(list(model.parameters()), recipe.training)
+    ids = torch.tensor([[1, 5, 7, 9]])
+    token_logprobs(model, ids, torch.ones_like(ids), torch.tensor([[0, 1, 1, 1]])).sum().backward()
+    gradients = sum(p.grad.nbytes for p in model.parameters())
+    optimizer.step()
+    state = [t for s in optimizer.state.values() for k, t in s.items() if k != "step"]
+    masters = getattr(optimizer, "masters", [])
+    assert plan.weights == sum(p.nbytes for p in model.parameters())
+    assert plan.gradients == gradients
+    assert plan.optimizer == sum(t.nbytes for t in state)
+    assert plan.master_weights == sum(m.nbytes for m in masters)
+
+
 def test_dry_run_refuses_what_it_cannot_plan(tmp_path: Path, game_model_dir: Path) -> None:
     judge = tmp_path / "judge.yaml"
     judge.write_text(f"kind: judge\nname: j\njudge: reward-model\nbackbone: {game_model_dir}\ntask: order3\n")
