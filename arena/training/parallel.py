@@ -228,8 +228,8 @@ class FullyShardedV2(Replicated):
         main: bool,
     ) -> None:
         """A `sharded` checkpoint: every process writes its own shards (torch.distributed.checkpoint); nothing
-        is gathered. accelerate's save_state is not used: accelerate ignores FSDP on a CPU, where Arena shards
-        the model itself, and its FSDP2 path wraps the root module, which Arena's is not."""
+        is gathered. Not accelerate's save_state: the model never went through `Accelerator.prepare` (Arena
+        shards it under a root of its own; accelerate ignores FSDP on a CPU anyway)."""
         import torch.distributed as dist
 
         staging = staging_path(out_dir, step)
