@@ -116,23 +116,24 @@ def train(
 def _print_memory_plan(
     parsed: object, recipe: str, host: object, gpu_memory: float, length: int | None, as_json: bool
 ) -> None:
-    """`--dry-run`: the algorithm and task are built and checked (no model loads), then the plan."""
+    """`--dry-run`: the algorithm and task (or the judge) are checked as a run would (no model loads),
+    then the plan."""
     import json
 
     from arena import console
-    from arena.errors import RecipeError, recipe_errors
-    from arena.recipes import TrainRecipe
-
-    if not isinstance(parsed, TrainRecipe):
-        raise RecipeError(recipe, "kind", "--dry-run plans train recipes; this is a judge recipe")
+    from arena.errors import recipe_errors
+    from arena.recipes import JudgeRecipe
     from arena.training.memory import plan_memory
-    from arena.training.objective import check_train_plugins
+    from arena.training.objective import check_train_plugins, check_trainable
 
     with recipe_errors(recipe):
-        algorithm, _ = check_train_plugins(parsed, host)
-        plan = plan_memory(
-            parsed, algorithm.data, algorithm.needs_reference, gpu_memory_gib=gpu_memory, length=length
-        )
+        if isinstance(parsed, JudgeRecipe):  # pairs, two rows each, and no reference
+            check_trainable(parsed, host)
+            data, needs_reference = "pairs", False
+        else:
+            algorithm, _ = check_train_plugins(parsed, host)
+            data, needs_reference = algorithm.data, algorithm.needs_reference
+        plan = plan_memory(parsed, data, needs_reference, gpu_memory_gib=gpu_memory, length=length)
     if as_json:
         click.echo(json.dumps(plan.to_json(), indent=2))
         return

@@ -9,11 +9,13 @@ checked against measured peaks (tests/training/test_memory.py) and is written ou
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from arena.errors import ArenaError, RecipeKeyError
 from arena.generation.logprobs import DEFAULT_CHUNK_SIZE
+from arena.recipes import JudgeRecipe
 
 FP32 = 4
 GIB = 1024**3
@@ -206,17 +208,21 @@ def model_shape(config: Any) -> ModelShape:
     )
 
 
-def meta_model(source: str, trust_remote_code: bool = False) -> Any:
-    """The model a directory or hub id names, built on the meta device from its config: shapes, no data."""
+def meta_model(source: str, *, classifier: bool = False, trust_remote_code: bool = False) -> Any:
+    """The model a directory or hub id names, built on the meta device from its config: shapes, no data.
+    `classifier`: as a judge builds it (`AutoModelForSequenceClassification`, one logit)."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
 
     try:
         config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
         raise ArenaError(f"cannot read the config of '{source}': {str(exc).splitlines()[0]}") from exc
+    if classifier:
+        config.num_labels = 1
     with torch.device("meta"):
-        return AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+        auto = AutoModelForSequenceClassification if classifier else AutoModelForCausalLM
+        return auto.from_config(config, trust_remote_code=trust_remote_code)
 
 
 def adapter_parameters(model: Any, target_modules: str | list[str], r: int) -> tuple[int, int]:
@@ -248,16 +254,21 @@ def plan_memory(
     length: int | None = None,
 ) -> MemoryPlan:
     """The memory plan of a train recipe whose algorithm trains on `data_kind` (pairs, completions,
-    prompts) and asks for a reference or not. One process: `training.batch_size / gradient_accumulation`
+    prompts) and asks for a reference or not, or of a judge recipe (pairs, no reference: two rows per
+    pair, scored by a one-logit head). One process: `training.batch_size / gradient_accumulation`
     examples per micro-batch."""
     from arena.training.precision import STEP_PART_VALUES, wants_checkpointing
 
     settings = recipe.training
+    judge = isinstance(recipe, JudgeRecipe)
+    key, source = ("backbone", recipe.backbone) if judge else ("policy", recipe.policy)
     try:
-        model = meta_model(recipe.policy)
+        model = meta_model(source, classifier=judge)
     except ArenaError as exc:
-        raise RecipeKeyError("policy", str(exc)) from exc
+        raise RecipeKeyError(key, str(exc)) from exc
     shape = model_shape(model.config)
+    if judge:  # the head gives one logit: the LM head's terms of the formula with a vocabulary of 1
+        shape = dataclasses.replace(shape, vocab=1)
     parameters = sum(p.numel() for p in model.parameters())
     weight_bytes = 2 if settings.dtype == "bf16" else FP32
     lora = getattr(recipe, "lora", None)
@@ -301,7 +312,7 @@ def plan_memory(
             shape, rows, tokens, element, on, autocast=autocast
         )
     return MemoryPlan(
-        model=recipe.policy,
+        model=source,
         parameters=parameters,
         trainable=trainable,
         weights=weights,

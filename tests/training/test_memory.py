@@ -305,14 +305,28 @@ def test_planned_weights_gradients_and_optimizer_are_the_bytes_a_step_holds(
     assert plan.master_weights == sum(m.nbytes for m in masters)
 
 
-def test_dry_run_refuses_what_it_cannot_plan(tmp_path: Path, game_model_dir: Path) -> None:
+def test_dry_run_plans_a_judge_recipe(tmp_path: Path, game_model_dir: Path) -> None:
+    """A judge: the backbone as a one-logit classifier, two rows per pair, no reference."""
+    from transformers import AutoModelForSequenceClassification
+
     judge = tmp_path / "judge.yaml"
-    judge.write_text(f"kind: judge\nname: j\njudge: reward-model\nbackbone: {game_model_dir}\ntask: order3\n")
-    result = run_arena(["train", str(judge), "--dry-run"], cwd=tmp_path)
-    assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr == f"{judge}: kind: --dry-run plans train recipes; this is a judge recipe\n"
+    judge.write_text(
+        f"kind: judge\nname: j\njudge: reward-model\nbackbone: {game_model_dir}\ntask: order3\n"
+        "training: {batch_size: 4, gradient_accumulation: 2, max_length: 32, precision: fp32}\n"
+    )
+    result = run_arena(["train", str(judge), "--dry-run", "--json"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    loaded = AutoModelForSequenceClassification.from_pretrained(game_model_dir, num_labels=1)
+    assert plan["parameters"] == sum(p.numel() for p in loaded.parameters())
+    assert (plan["rows"], plan["length"]) == (4, 32)
+    assert plan["reference_pass"] == plan["reference_training"] == 0
     result = run_arena(["train", str(judge), "--json"], cwd=tmp_path)
-    assert (result.returncode, result.stderr) == (2, "--json and --length need --dry-run\n")
+    assert (result.returncode, result.stdout, result.stderr) == (
+        2,
+        "",
+        "--json and --length need --dry-run\n",
+    )
 
 
 def test_reference_log_probs_are_cached_in_one_pass_and_the_reference_released(game_model_dir: Path) -> None:
