@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -222,4 +223,21 @@ def test_sigkill_of_an_fsdp2_run_then_resume_from_its_shards_equals_an_uninterru
     assert whole_state <= sum(sizes) < 1.3 * whole_state
     assert max(sizes) < 0.6 * sum(sizes)
 
+    # The same shards resumed by one process without FSDP (accumulation 2: the same global batch): DCP
+    # reads every shard whole. Other kernels (whole tensors, not shards), so a tolerance, not equality.
+    alone = tmp_path / "alone"
+    shutil.copytree(killed, alone)
+
     assert_resumed_like(killed, fsdp2_run, FSDP2_LAUNCH)  # exact: the same kernels on the same shards
+
+    resumed = run_arena(
+        ["train", "recipe.yaml", "--resume", "--set", "training.gradient_accumulation=2"],
+        cwd=alone,
+        env=THREADS,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert (summary(alone)["processes"], summary(alone)["resumed_from_step"]) == (1, 2 * SAVE_EVERY)
+    expected, got = final_weights(fsdp2_run), final_weights(alone)
+    for name, tensor in expected.items():
+        assert (tensor - got[name]).abs().max() < 1e-5, name
+    assert losses(alone) == pytest.approx(losses(fsdp2_run), abs=1e-5)
