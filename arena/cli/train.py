@@ -39,10 +39,9 @@ from arena.cli.options import overrides_option
 @click.option(
     "--gpu-memory",
     type=click.FloatRange(min=0, min_open=True),
-    default=80.0,
-    show_default=True,
+    default=None,
     metavar="GIB",
-    help="With --dry-run: the memory of one GPU the plan is checked against.",
+    help="With --dry-run: the memory of one GPU the plan is checked against (default: 80).",
 )
 @click.option(
     "--length",
@@ -59,7 +58,7 @@ def train(
     accelerate_config: str | None,
     dry_run: bool,
     as_json: bool,
-    gpu_memory: float,
+    gpu_memory: float | None,
     length: int | None,
 ) -> None:
     """Train a policy or a judge from a recipe."""
@@ -69,8 +68,8 @@ def train(
 
     if launcher == "none" and (num_processes or accelerate_config):
         raise ArenaError("--num-processes and --accelerate-config need --launcher accelerate")
-    if not dry_run and (as_json or length is not None):
-        raise ArenaError("--json and --length need --dry-run")
+    if not dry_run and (as_json or gpu_memory is not None or length is not None):
+        raise ArenaError("--json, --gpu-memory and --length need --dry-run")
     host = make_plugin_host()
     parsed = load_recipe(recipe, overrides, registries=host.registries)
     if not isinstance(parsed, (TrainRecipe, JudgeRecipe)):
@@ -80,7 +79,7 @@ def train(
             recipe, "kind", f"`arena train` runs train and judge recipes; this is a {parsed.kind} recipe"
         )
     if dry_run:
-        _print_memory_plan(parsed, recipe, host, gpu_memory, length, as_json)
+        _print_memory_plan(parsed, recipe, host, 80.0 if gpu_memory is None else gpu_memory, length, as_json)
         return
     if launcher == "accelerate":  # the recipe was checked here; each process reads it again
         from arena.training.launch import accelerate_command, launch_processes, relaunch

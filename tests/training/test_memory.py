@@ -325,7 +325,7 @@ def test_dry_run_plans_a_judge_recipe(tmp_path: Path, game_model_dir: Path) -> N
     assert (result.returncode, result.stdout, result.stderr) == (
         2,
         "",
-        "--json and --length need --dry-run\n",
+        "--json, --gpu-memory and --length need --dry-run\n",
     )
 
 
