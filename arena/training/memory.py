@@ -178,8 +178,8 @@ class MemoryPlan:
             ],
             [
                 "reference log-prob pass",
-                "before step 0, then released",
-                gib(self.weights + self.reference_pass),
+                "before step 0, then released" if self.reference_pass else "none",
+                gib(self.weights + self.reference_pass) if self.reference_pass else "",
                 "",
             ],
             ["peak", "", gib(self.total(False)), gib(self.total(True))],
