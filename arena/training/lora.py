@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import weakref
@@ -254,7 +255,8 @@ def merged_state_dict(peft_model: Any) -> dict[str, torch.Tensor]:
     for name, module in base.named_modules():
         if isinstance(module, LoraLayer):
             layer = module.get_base_layer()
-            weight = dequantize_module_weight(layer).detach().float().cpu()
+            # a copy, always: .float().cpu() of an fp32 CPU weight is the live weight itself
+            weight = dequantize_module_weight(layer).detach().to("cpu", torch.float32, copy=True)
             for adapter in module.active_adapters:
                 if adapter in module.lora_A:
                     weight += module.get_delta_weight(adapter).detach().float().cpu()
@@ -268,8 +270,54 @@ def merged_state_dict(peft_model: Any) -> dict[str, torch.Tensor]:
             for key, tensor in trained.state_dict().items():
                 replaced[f"{name}.{key}"] = tensor.detach().cpu()
             owned.append(f"{name}.")
+        elif type(getattr(module, "weight", None)).__name__ in _QUANTIZED and not name.startswith(
+            tuple(owned)
+        ):
+            # a QLoRA layer left without an adapter (target_modules named others): plain weights too
+            replaced[f"{name}.weight"] = dequantize_module_weight(module).detach().cpu().to(torch.bfloat16)
+            if getattr(module, "bias", None) is not None:
+                replaced[f"{name}.bias"] = module.bias.detach().cpu()
+            owned.append(f"{name}.")
     merged = {key: tensor for key, tensor in base.state_dict().items() if not key.startswith(tuple(owned))}
     return {**merged, **replaced}
+
+
+_QUANTIZED = ("Params4bit", "Int8Params")  # bitsandbytes' packed weights
+
+
+def write_merged_model(peft_model: Any, directory: Path) -> None:
+    """The merged model as a Hugging Face directory: config.json, generation_config.json when the model
+    generates, model.safetensors. Written here rather than by `save_pretrained` so that a QLoRA base's
+    config loses its quantization_config (the merged weights are plain bf16) and a LoRA-merged LM head
+    is not re-tied to the input embeddings on load."""
+    from safetensors.torch import save_file
+
+    base = peft_model.get_base_model()
+    weights = merged_state_dict(peft_model)
+    config = copy.deepcopy(base.config)
+    if getattr(config, "quantization_config", None) is not None:
+        del config.quantization_config
+        config.dtype = torch.bfloat16
+    names = {id(module): name for name, module in base.named_modules()}
+    embeddings = (base.get_input_embeddings(), base.get_output_embeddings())
+    tied = [
+        f"{names[id(module)]}.weight" for module in embeddings if module is not None and id(module) in names
+    ]
+    if getattr(config, "tie_word_embeddings", False) and len(tied) == 2 and all(k in weights for k in tied):
+        if not weights[tied[0]].equal(weights[tied[1]]):
+            config.tie_word_embeddings = False  # the head took an adapter: it is its own matrix now
+    stored: dict[int, str] = {}
+    plain: dict[str, torch.Tensor] = {}
+    for key, tensor in weights.items():
+        pointer = tensor.untyped_storage().data_ptr()
+        if pointer in stored and weights[stored[pointer]].shape == tensor.shape:
+            continue  # tied: stored once, as transformers does, and tied again on load
+        stored[pointer] = key
+        plain[key] = tensor.detach().contiguous().cpu()
+    config.save_pretrained(directory)
+    if getattr(base, "generation_config", None) is not None and base.can_generate():
+        base.generation_config.save_pretrained(directory)
+    save_file(plain, directory / "model.safetensors", metadata={"format": "pt"})
 
 
 def save_lora(
@@ -292,7 +340,7 @@ def save_lora(
         peft_model.save_pretrained(adapter, save_embedding_layers=True if base_changed else "auto")
         tokenizer.save_pretrained(adapter)
         if merge:
-            peft_model.get_base_model().save_pretrained(staging, state_dict=merged_state_dict(peft_model))
+            write_merged_model(peft_model, staging)
             tokenizer.save_pretrained(staging)
 
     return write_directory(directory, write, overwrite=True)

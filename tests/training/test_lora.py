@@ -588,3 +588,42 @@ def test_recipes_take_an_adapter_directory_or_a_run_whose_final_is_one(tmp_path:
     from arena.tournament.inputs import entrant_model
 
     assert [entrant_model(e.model) for e in recipe.entrants] == [str(adapter)] * 2
+
+
+@pytest.mark.parametrize("targets", ["all-linear", ["q_proj", "lm_head"]])
+def test_the_merged_model_computes_what_the_adapted_model_does(tmp_path: Path, targets: Any) -> None:
+    """A model whose LM head is tied to its input embeddings: merged without an adapter on the head, the
+    tie is kept (one matrix stored); with one, the head is its own matrix and the saved config unties it."""
+    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+
+    from arena.recipes import LoraSettings
+    from arena.training.lora import attach_lora, write_merged_model
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=96, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=2, tie_word_embeddings=True,
+    )  # fmt: skip
+    peft_model = attach_lora(
+        LlamaForCausalLM(config), LoraSettings(target_modules=targets), task_type="CAUSAL_LM", source="tiny"
+    )
+    with torch.no_grad():  # adapters that do something (B starts at zero)
+        for name, parameter in peft_model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.05)
+    peft_model.eval()
+    ids = torch.randint(0, 96, (2, 7))
+    with torch.no_grad():
+        adapted = peft_model(input_ids=ids).logits
+    write_merged_model(peft_model, tmp_path)
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path, dtype=torch.float32).eval()
+    with torch.no_grad():
+        reloaded = merged(input_ids=ids).logits
+    # W x + (alpha / r) B (A x) against (W + (alpha / r) B A) x: rounding only (measured 4e-7)
+    assert torch.allclose(adapted, reloaded, atol=1e-5, rtol=0)
+    with torch.no_grad():  # the merge worked on copies: the live model (and its reference) is untouched
+        assert torch.equal(peft_model(input_ids=ids).logits, adapted)
+    head_adapted = targets != "all-linear"
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["tie_word_embeddings"] is (not head_adapted)
+    assert ("lm_head.weight" in load_file(tmp_path / "model.safetensors")) is head_adapted
