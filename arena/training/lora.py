@@ -5,12 +5,14 @@
 - `AdapterParameters` is what the Trainer loop trains and checkpoints: a module holding exactly the
   trainable parameters (the same Parameter objects the peft model computes with), so the optimizer, the
   gradient all-reduce and checkpoints see the adapters and nothing of the frozen base.
-- `AdaptersDisabled` is the reference: the same peft model, every call run inside `disable_adapter()`.
+- `AdaptersDisabled` is the reference: the same peft model, every call run with the adapters switched off
+  (`adapters_disabled`: what peft's `disable_adapter()` does, made cheap enough for every sampled token).
   It stands where a model is expected (`Policy.model`): calling it, `get_decoder()` and
   `get_output_embeddings()` give modules whose calls also run with the adapters off, so the chunked scorer
   and the KV-cached mixture sampler read the base model while the policy reads base + adapters.
-- `save_lora` writes final/ (the layout of docs/lora.md); `load_adapter_policy` reads an adapter
-  directory back as a plain merged model (what `arena.policy.load_policy` does for one).
+- `save_lora` writes final/ (the layout of docs/lora.md), the merged model through `write_merged_model`;
+  `load_adapter_policy` reads an adapter directory back as a plain merged model (what
+  `arena.policy.load_policy` does for one), `merged_directory` merges one on disk for vLLM.
 """
 
 from __future__ import annotations

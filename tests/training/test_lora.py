@@ -627,3 +627,18 @@ def test_the_merged_model_computes_what_the_adapted_model_does(tmp_path: Path, t
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["tie_word_embeddings"] is (not head_adapted)
     assert ("lm_head.weight" in load_file(tmp_path / "model.safetensors")) is head_adapted
+
+
+def test_target_modules_the_model_lacks_are_refused_in_one_line(tmp_path: Path, game_model_dir: Path) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        f"kind: train\nname: t\nalgorithm: ipo\npolicy: {game_model_dir}\ntask: order3\n"
+        "lora: {target_modules: [qproj]}\ntraining: {steps: 1, batch_size: 1}\n"
+    )
+    result = run_arena(["train", str(recipe)], cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"{recipe}: lora.target_modules: expected 'all-linear' or names of the model's linear layers: Target "
+        "modules {'qproj'} not found in the base model. Please check the target modules and try again.\n"
+    )
+    assert not (tmp_path / "runs").exists()
