@@ -642,3 +642,43 @@ def test_target_modules_the_model_lacks_are_refused_in_one_line(tmp_path: Path, 
         "modules {'qproj'} not found in the base model. Please check the target modules and try again.\n"
     )
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_two_processes_train_the_same_adapters_as_one(tmp_path: Path, game_model_dir: Path) -> None:
+    """torchrun with 2 gloo processes: only the adapters' gradients are all-reduced, and adapter dropout
+    draws the same masks (seeded per micro-batch position) as one process with gradient accumulation."""
+    steps = 6
+    single = tmp_path / "single"
+    write_dpo(single, game_model_dir, steps=steps, lora="{dropout: 0.1}")
+    recipe = (
+        (single / "recipe.yaml")
+        .read_text()
+        .replace("  batch_size: 4\n", "  batch_size: 4\n  gradient_accumulation: 2\n")
+    )
+    (single / "recipe.yaml").write_text(recipe)
+    assert run_arena(["train", "recipe.yaml"], cwd=single, env={"OMP_NUM_THREADS": "1"}).returncode == 0
+
+    double = tmp_path / "double"
+    write_dpo(double, game_model_dir, steps=steps, lora="{dropout: 0.1}")
+    env = {**os.environ, **OFFLINE_ENV, "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+        + ["-m", "arena", "train", "recipe.yaml"],
+        cwd=double,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((double / "runs" / "run" / "summary.json").read_text())["processes"] == 2
+
+    def losses(directory: Path) -> list[float]:
+        return [row["loss"] for row in read_metrics(directory / "runs" / "run" / "metrics.jsonl")]
+
+    # sums over processes against sums over micro-batches: rounding only (the full fine-tuning test's 1e-4)
+    assert losses(double) == pytest.approx(losses(single), abs=1e-4) and len(losses(double)) == steps
+    a = load_file(single / "runs" / "run" / "final" / "adapter_model.safetensors")
+    b = load_file(double / "runs" / "run" / "final" / "adapter_model.safetensors")
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-5, rtol=0) for k in a)
