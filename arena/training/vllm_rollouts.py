@@ -50,10 +50,11 @@ class RolloutEngine:
     """The colocated engine and which weights it holds."""
 
     def __init__(self, policy: Policy, settings: RolloutSettings) -> None:
-        if getattr(policy.model, "peft_config", None) is not None:
+        if _is_lora(policy.model) and _is_quantized(policy.model):
             raise RecipeKeyError(
                 "generation.backend",
-                "expected hf with a LoRA policy: vLLM rollouts push full weights, not adapters (merge first)",
+                "expected hf with a quantized LoRA base (lora.quantize): vLLM rollouts push the merged "
+                "weights W + BA, which a 4/8-bit base cannot take",
             )
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             if torch.distributed.get_world_size() > 1:  # each process would start an engine on device 0
@@ -61,8 +62,9 @@ class RolloutEngine:
                     "generation.backend", "expected hf with several processes: vLLM rollouts run in one"
                 )
         self.policy, self.settings = policy, settings
-        # Names of the causal LM's own parameters, read before an algorithm adds modules (PPO's value head).
-        self.names = [name for name, _ in policy.model.named_parameters()]
+        # Names of the causal LM's own parameters, read before an algorithm adds modules (PPO's value head);
+        # a LoRA policy's are its base's, as vLLM names them (the adapters are merged in at each sync).
+        self.names = [name for name, _ in _named_weights(policy.model)]
         on_gpu = policy.device.type == "cuda"
         if settings.sleep and not on_gpu:
             raise RecipeKeyError(
@@ -103,8 +105,7 @@ class RolloutEngine:
     def _policy_weights(self) -> list[tuple[str, torch.Tensor]]:
         if not self._sync_due and self._policy_snapshot is not None:
             return self._policy_snapshot  # off-policy by design: the weights of the last sync
-        parameters = dict(self.policy.model.named_parameters())
-        weights = [(name, parameters[name].detach()) for name in self.names]
+        weights = self._weights_of(self.policy.model)
         self._sync_due = False
         if self.settings.sync_every > 1:
             # An opponent may take the engine before the next sync; the policy's weights of this sync
@@ -125,10 +126,13 @@ class RolloutEngine:
             return engine
         version = sum(p._version for p in holder.model.parameters())  # in-place updates (an EMA) count
         if self._holding != (id(holder.model), version):
-            parameters = dict(holder.model.named_parameters())
-            self._load(engine, [(name, parameters[name].detach()) for name in self.names])
+            self._load(engine, self._weights_of(holder.model))
             self._holding = (id(holder.model), version)
         return engine
+
+    def _weights_of(self, model: torch.nn.Module) -> list[tuple[str, torch.Tensor]]:
+        weights = dict(_named_weights(model))
+        return [(name, weights[name]) for name in self.names]
 
     def _load(self, engine: Any, weights: list[tuple[str, torch.Tensor]]) -> None:
         engine.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(weights)})
@@ -254,3 +258,42 @@ class VLLMActionSampler:
         (group,) = self.engine.draw(holder, prompt_ids, count, sampling, allowed_token_ids=token_ids)
         index = {token: i for i, token in enumerate(token_ids)}
         return [index[d.token_ids[0]] for d in group]
+
+
+def _is_lora(model: torch.nn.Module) -> bool:
+    return getattr(model, "peft_config", None) is not None
+
+
+def _is_quantized(model: torch.nn.Module) -> bool:
+    base = model.get_base_model() if _is_lora(model) else model
+    return bool(getattr(base, "is_quantized", False) or getattr(base, "hf_quantizer", None) is not None)
+
+
+@torch.no_grad()
+def _named_weights(model: torch.nn.Module) -> list[tuple[str, torch.Tensor]]:
+    """(name, tensor) of every weight the engine's model takes, detached. A peft LoRA model gives its base's
+    names (no `base_layer`, no adapters) with each adapted weight merged out of place, W + scale B A (peft's
+    `get_delta_weight`, the active adapters), as TRL does before it pushes to vLLM: the engine samples the
+    policy the adapters make, and the policy's own weights are left untouched."""
+    if not _is_lora(model):
+        return [(name, parameter.detach()) for name, parameter in model.named_parameters()]
+    from peft.tuners.lora import LoraLayer
+
+    base = model.get_base_model()
+    deltas: dict[str, torch.Tensor] = {}
+    for module_name, module in base.named_modules():
+        if isinstance(module, LoraLayer) and not module.merged:
+            for adapter in module.active_adapters:
+                if adapter in module.lora_A:
+                    delta = module.get_delta_weight(adapter)
+                    deltas[module_name] = deltas[module_name] + delta if module_name in deltas else delta
+    weights = []
+    for name, parameter in base.named_parameters():
+        if ".lora_" in name:
+            continue
+        value = parameter.detach()
+        owner, _, leaf = name.rpartition(".base_layer.")
+        if owner and leaf == "weight" and owner in deltas:
+            value = value + deltas[owner].to(value.dtype)
+        weights.append((name.replace(".base_layer.", "."), value))
+    return weights

@@ -144,6 +144,36 @@ def test_action_draws_are_the_softmax_restricted_to_the_actions(
     assert probs == pytest.approx([0.6, 0.3, 0.1], abs=1e-5)
 
 
+def test_a_lora_policy_syncs_its_merged_weights(policy: Policy) -> None:
+    """A LoRA policy's engine holds W + scale B A of its adapters (merged out of place: the policy's own
+    weights stay as they are), so its samples and their log-probs are the adapted policy's."""
+    from arena.recipes import LoraSettings
+    from arena.training.lora import attach_lora
+
+    lora_policy = copy.deepcopy(policy)
+    base_weights = {n: p.clone() for n, p in lora_policy.model.named_parameters()}
+    peft = attach_lora(lora_policy.model, LoraSettings(r=4, dropout=0.0), task_type="CAUSAL_LM", source="x")
+    peft.eval()
+    adapted = Policy(peft, lora_policy.tokenizer, lora_policy.source)
+    with torch.no_grad():  # B starts at zero (the adapted policy is the base): give the adapters a change
+        for name, parameter in peft.named_parameters():
+            if "lora_B" in name:
+                parameter.copy_(
+                    torch.randn(parameter.shape, generator=torch.Generator().manual_seed(7)) * 0.3
+                )
+    lora_engine = RolloutEngine(adapted, RolloutSettings(backend="vllm"))
+    try:
+        assert lora_engine.names == [name for name, _ in policy.model.named_parameters()]
+        lora_engine.start_step(0)
+        assert largest_gap(lora_engine, None, adapted) < LOGPROB_TOLERANCE
+        assert largest_gap(lora_engine, None, policy) > 0.1  # the adapters changed what is sampled
+        for name, parameter in peft.get_base_model().named_parameters():  # merged out of place
+            if ".lora_" not in name:
+                assert torch.equal(parameter, base_weights[name.replace(".base_layer.", ".")])
+    finally:
+        lora_engine.close()
+
+
 def test_sleep_is_refused_without_a_gpu(policy: Policy) -> None:
     with pytest.raises(RecipeKeyError) as caught:
         RolloutEngine(policy, RolloutSettings(backend="vllm", sleep=True))
