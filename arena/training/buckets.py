@@ -15,7 +15,9 @@ reproduced here with public hooks instead:
 - Buckets are launched strictly in order, so every process issues the same collectives in the same
   order; a bucket with a parameter that got no gradient in this backward (and every bucket after it)
   waits for `finish`, which reduces it then.
-- `finish` waits for every all-reduce and copies the sums back into the parameters' `.grad`.
+- Once a bucket is flattened, its parameters' `.grad` become views of the flat tensor (DDP's
+  `gradient_as_bucket_view`), so the sums land in place and no second copy of the gradients exists.
+- `finish` waits for every all-reduce.
 
 Each element is the sum of the same per-process values as with one all-reduce per parameter: with two
 processes bit for bit (a + b either way); with more, the collective's algorithm may add a chunk's values
@@ -92,7 +94,7 @@ class GradientBuckets:
         self._remaining: list[int] = []
         self._fired: set[int] = set()
         self._next = 0
-        self._in_flight: list[tuple[list[torch.Tensor], torch.Tensor, Any]] = []
+        self._in_flight: list[Any] = []  # the all-reduces' work handles, in launch order
         self.launched_in_backward = 0  # buckets reduced during the last armed backward (overlap achieved)
         self._handles = [p.register_post_accumulate_grad_hook(self._on_gradient) for p in unique]
 
@@ -111,14 +113,9 @@ class GradientBuckets:
             self.arm()  # e.g. a step whose backward was never armed: reduce everything now
         while self._next < len(self.buckets):
             self._launch(self._next)
-        for parameters, flat, work in self._in_flight:
+        for work in self._in_flight:
             if work is not None:
-                work.wait()
-            offset = 0
-            for parameter in parameters:
-                count = parameter.grad.numel()
-                parameter.grad.copy_(flat[offset : offset + count].view_as(parameter.grad))
-                offset += count
+                work.wait()  # the sums are now in the bucket, which the gradients are views of
         self._in_flight = []
         self._armed = False
 
@@ -155,7 +152,14 @@ class GradientBuckets:
         if not parameters:
             return
         flat = torch.cat([p.grad.reshape(-1) for p in parameters])
-        self._in_flight.append((parameters, flat, self._all_reduce(flat)))
+        offset = 0
+        for parameter in parameters:
+            # The gradient becomes a view of the bucket (DDP's gradient_as_bucket_view): the sum lands in
+            # place and the separate gradient is freed, so a bucket in flight costs no second copy.
+            count = parameter.numel()
+            parameter.grad = flat[offset : offset + count].view_as(parameter)
+            offset += count
+        self._in_flight.append(self._all_reduce(flat))
 
 
 def _async_all_reduce(flat: torch.Tensor) -> Any:

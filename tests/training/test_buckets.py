@@ -64,6 +64,10 @@ def _worker(rank: int, store: str, out: str, bucket_bytes: int) -> None:
                 buckets.finish()
                 results["launched_in_backward"] = launched
                 results["bucket_count"] = len(buckets.buckets)
+                # Each bucket's gradients are views of one flat tensor: no second copy of them.
+                results["storages_per_bucket"] = [
+                    len({p.grad.untyped_storage().data_ptr() for p in bucket}) for bucket in buckets.buckets
+                ]
             else:
                 for parameter in model.parameters():
                     dist.all_reduce(parameter.grad)
@@ -98,6 +102,7 @@ def test_two_processes_sum_the_same_gradients_bucketed_and_per_parameter(
     expected = {name: shares[0][name] + shares[1][name] for name in shares[0]}
 
     assert ranks[0]["bucket_count"] > 5
+    assert ranks[0]["storages_per_bucket"] == [1] * ranks[0]["bucket_count"]
     # Overlap happened: every bucket but those waiting on the embedding's gradient (the last one backward
     # produces) was reduced while backward was running.
     assert ranks[0]["launched_in_backward"] >= ranks[0]["bucket_count"] - 1
@@ -136,6 +141,7 @@ def test_one_process_reduces_a_step_without_collectives_when_asked() -> None:
     buckets.finish()
     total = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
     assert calls == [total]  # one bucket, each parameter once
+    assert len({p.grad.untyped_storage().data_ptr() for p in model.parameters()}) == 1  # views of it
     for name, p in model.named_parameters():
         assert p.grad.equal(single[name] * 2), name
 
