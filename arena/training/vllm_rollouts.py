@@ -274,7 +274,9 @@ def _named_weights(model: torch.nn.Module) -> list[tuple[str, torch.Tensor]]:
     """(name, tensor) of every weight the engine's model takes, detached. A peft LoRA model gives its base's
     names (no `base_layer`, no adapters) with each adapted weight merged out of place, W + scale B A (peft's
     `get_delta_weight`, the active adapters), as TRL does before it pushes to vLLM: the engine samples the
-    policy the adapters make, and the policy's own weights are left untouched."""
+    policy the adapters make, and the policy's own weights are left untouched. Not
+    `arena.training.lora.merged_state_dict`, which builds a CPU copy for saving: a sync happens every
+    step, so the merged tensors stay on the policy's device, one layer's delta at a time."""
     if not _is_lora(model):
         return [(name, parameter.detach()) for name, parameter in model.named_parameters()]
     from peft.tuners.lora import LoraLayer
