@@ -239,7 +239,7 @@ MALFORMED: list[tuple[str, str, str, str, str]] = [
         "task: dice",
         "task: dice\nbackend: echo-fixture",
         "backend: expected no backend on a train recipe: online algorithms sample with Arena's own "
-        "KV-cached sampler (set it with `generation:`); vLLM rollouts are not supported yet",
+        "KV-cached sampler or vLLM, chosen by `generation: {backend: hf | vllm}`",
     ),
     (
         "train-generation-seed",
