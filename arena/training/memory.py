@@ -129,6 +129,10 @@ class MemoryPlan:
     checkpointing: bool = False  # what training.gradient_checkpointing resolves to for this model
     lora: dict[str, Any] | None = None
     gpu_memory: int = 80 * GIB
+    # generation.backend vllm: the colocated engine's share of the GPU (its weights and KV cache), held
+    # all along, or with generation.sleep only while it samples (freed during the update)
+    rollout_engine: int = 0
+    engine_sleeps: bool = False
 
     def total(self, checkpointing: bool) -> int:
         """The peak: the training step's (weights, gradients, optimizer state and activations, or the
@@ -137,7 +141,9 @@ class MemoryPlan:
             self.weights + self.gradients + self.optimizer + self.master_weights + self.reference_training
         )
         step = states + max(self.activations["on" if checkpointing else "off"], self.step_extra)
-        return max(step, self.weights + self.reference_pass)
+        if self.engine_sleeps:  # the engine samples between updates, beside the trainer's states
+            return max(step, states + self.rollout_engine, self.weights + self.reference_pass)
+        return max(step + self.rollout_engine, self.weights + self.reference_pass)
 
     def fits(self, checkpointing: bool | None = None) -> bool:
         return self.total(self.checkpointing if checkpointing is None else checkpointing) <= self.gpu_memory
@@ -175,6 +181,12 @@ class MemoryPlan:
                 "instead of activations",
                 gib(self.step_extra),
                 gib(self.step_extra),
+            ],
+            [
+                "vLLM engine (gpu_memory_utilization)",
+                "asleep during updates" if self.engine_sleeps else "held all along",
+                gib(self.rollout_engine),
+                gib(self.rollout_engine),
             ],
             [
                 "reference log-prob pass",
@@ -330,4 +342,14 @@ def plan_memory(
         checkpointing=wants_checkpointing(settings, parameters),
         lora=lora_json,
         gpu_memory=int(gpu_memory_gib * GIB),
+        **_rollout_engine(recipe, gpu_memory_gib),
     )
+
+
+def _rollout_engine(recipe: Any, gpu_memory_gib: float) -> dict[str, Any]:
+    """A train recipe's colocated vLLM engine (`generation.backend: vllm`): the share of the GPU it takes."""
+    generation = getattr(recipe, "generation", None)
+    if getattr(generation, "backend", "hf") != "vllm":
+        return {}
+    share = int(generation.gpu_memory_utilization * gpu_memory_gib * GIB)
+    return {"rollout_engine": share, "engine_sleeps": bool(generation.sleep)}

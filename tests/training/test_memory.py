@@ -305,6 +305,39 @@ def test_planned_weights_gradients_and_optimizer_are_the_bytes_a_step_holds(
     assert plan.master_weights == sum(m.nbytes for m in masters)
 
 
+@pytest.mark.parametrize("sleep", [False, True])
+def test_the_plan_counts_a_colocated_vllm_engine(game_model_dir: Path, sleep: bool) -> None:
+    """generation.backend vllm: the engine's share of the GPU is added to the peak; asleep during the
+    updates (generation.sleep), it only adds to the states the trainer keeps between steps."""
+    from arena.plugins import make_plugin_host
+    from arena.recipes import parse_recipe
+    from arena.training.memory import plan_memory
+
+    host = make_plugin_host(environ={}, warn=lambda message: None)
+    raw = {
+        "kind": "train",
+        "name": "e",
+        "algorithm": "online-ipo",
+        "policy": str(game_model_dir),
+        "task": "dice",
+    }
+    plans = {}
+    for backend in ("hf", "vllm"):
+        generation = {"backend": backend} | (
+            {"gpu_memory_utilization": 0.5, "sleep": sleep} if backend == "vllm" else {}
+        )
+        recipe = parse_recipe("r.yaml", {**raw, "generation": generation}, registries=host.registries)
+        plans[backend] = plan_memory(recipe, "prompts", True, gpu_memory_gib=2.0)
+    hf, vllm = plans["hf"], plans["vllm"]
+    assert hf.rollout_engine == 0 and vllm.rollout_engine == 1 * GIB  # half of a 2 GiB GPU
+    states = vllm.weights + vllm.gradients + vllm.optimizer + vllm.master_weights + vllm.reference_training
+    for checkpointing in (False, True):
+        step = hf.total(checkpointing)
+        assert step == states + max(vllm.activations["on" if checkpointing else "off"], vllm.step_extra)
+        expected = max(step, states + GIB) if sleep else step + GIB
+        assert vllm.total(checkpointing) == expected
+
+
 def test_dry_run_plans_a_judge_recipe(tmp_path: Path, game_model_dir: Path) -> None:
     """A judge: the backbone as a one-logit classifier, two rows per pair, no reference."""
     from transformers import AutoModelForSequenceClassification
