@@ -265,8 +265,11 @@ def test_attention_without_custom_masks_is_scored_unpacked(game_model_dir: Path)
 
 
 def test_peft_lora_models_pack(game_model_dir: Path) -> None:
-    """A peft LoRA model (adapters non-zero) packs through its base decoder, with the adapters applied."""
+    """A peft LoRA model (adapters non-zero) packs through its base decoder, with the adapters applied; the
+    LoRA reference (the same model seen with adapters disabled, arena.training.lora) packs as the base."""
     import peft  # the lora extra, installed by make install
+
+    from arena.training.lora import AdaptersDisabled
 
     base = load_model(game_model_dir, "sdpa")
     config = peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
@@ -282,3 +285,8 @@ def test_peft_lora_models_pack(game_model_dir: Path) -> None:
             without_adapters = alone_pairs(model, pairs)
     torch.testing.assert_close(packed.double(), expected, atol=LOGPROB_TOLERANCE, rtol=0)
     assert float((expected - without_adapters).abs().max()) > 0.01  # the adapters change the scores
+    reference = AdaptersDisabled(model)
+    assert packing_unsupported(reference, layout.input_ids.shape[1]) is None
+    with torch.no_grad():
+        reference_values = pair_logprobs(reference, batch)
+    torch.testing.assert_close(reference_values.double(), without_adapters, atol=LOGPROB_TOLERANCE, rtol=0)
