@@ -101,7 +101,14 @@ def test_a_chained_recipe_alone_names_the_run_directory_it_misses(tmp_path: Path
         ["recipes", "validate", *(f"recipes/real/{n}" for n in RECIPES)], cwd=tmp_path, env=env
     )
     assert together.returncode == 0, together.stderr
-    chained = {"ppo.yaml", "nash-md.yaml", "nash-md-7b.yaml", "online-ipo.yaml", "tournament.yaml", "tournament-llm-judge.yaml"}
+    chained = {
+        "ppo.yaml",
+        "nash-md.yaml",
+        "nash-md-7b.yaml",
+        "online-ipo.yaml",
+        "tournament.yaml",
+        "tournament-llm-judge.yaml",
+    }
     for name in EXPECTED:
         alone = run_arena(["recipes", "validate", f"recipes/real/{name}"], cwd=tmp_path, env=env)
         if name in chained:
