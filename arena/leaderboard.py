@@ -6,7 +6,6 @@ rendering leaves the output folder as it was.
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
 import io
@@ -355,38 +354,11 @@ def _html_table(headings: list[str], rows: list[list[str]], css_class: str) -> s
 
 
 def render_html(board: Leaderboard, heatmap_png: bytes) -> str:
-    """One self-contained page: the table, the pairs' tests (small boards) and the heatmap (a data URI)."""
-    table = _html_table(*formatted_rows(board), "models")
-    pairs = (
-        f"\n<h2>Head to head</h2>\n<p>{html.escape(PAIRS_NOTE)}</p>\n"
-        + _html_table(*formatted_pairs(board), "pairs")
-        if len(board.models) <= PAIR_TABLE_MODELS
-        else ""
-    )
-    image = base64.b64encode(heatmap_png).decode("ascii")
-    title = html.escape(board.name)
-    return f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{title}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-table {{ border-collapse: collapse; font-size: 0.9em; }}
-th, td {{ padding: 0.25em 0.7em; border-bottom: 1px solid #ddd; text-align: right; }}
-table.models td:nth-child(2), table.models th:nth-child(2) {{ text-align: left; }}
-table.pairs td:nth-child(-n+2), table.pairs th:nth-child(-n+2) {{ text-align: left; }}
-img {{ max-width: 100%; margin-top: 1.5em; }}
-</style>
-</head>
-<body>
-<h1>{title}</h1>
-<p>{html.escape(_summary(board))}</p>
-{table}{pairs}
-<img alt="win-rate heatmap of {title}" src="data:image/png;base64,{image}">
-</body>
-</html>
-"""
+    """One self-contained page (arena.page): the sortable, searchable table with interval bars, the
+    zoomable heatmap, head-to-head details on click, the pairs' tests (small boards), heatmap.png inline."""
+    from arena.page import render_page
+
+    return render_page(board, heatmap_png)
 
 
 def render_all(board: Leaderboard, metadata: dict[str, Any] | None = None) -> dict[str, bytes]:
