@@ -1,6 +1,7 @@
 """Fingerprints: what a cached generation or judgment depends on, independent of where files live.
 
-A model directory's fingerprint hashes its files' contents (weights, config, tokenizer), never its path:
+A model directory's fingerprint hashes its files' contents (weights, config, tokenizer; not its model
+card, README.md, nor the recipe.yaml beside it), never its path:
 moving or copying a model keeps its cache, retraining it into the same path does not. An entrant without
 weights is fingerprinted by what decides its answers: a file of outputs by its contents, an endpoint by its
 URL, model and request keys; each kind has its own prefix, so no two kinds share cached samples.
@@ -13,11 +14,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from arena.cards import CARD, RECIPE_BESIDE_CARD
 from arena.http_chat import ChatEndpoint
 from arena.schema import to_plain
 from arena.tournament.store import TournamentStore
 
 _CHUNK = 1 << 20
+# final/'s model card and the recipe beside it (arena.cards) decide no answer, and the card states the
+# run's wall time: left out, a model retrained bit for bit keeps its fingerprint and its cached samples.
+CARD_FILES = frozenset({CARD, RECIPE_BESIDE_CARD})
 
 
 def model_fingerprint(model: str, store: TournamentStore | None = None) -> str:
@@ -25,7 +30,11 @@ def model_fingerprint(model: str, store: TournamentStore | None = None) -> str:
     path = Path(model).expanduser()
     if not path.is_dir():
         return f"hub:{model}"
-    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    files = sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file() and not p.name.startswith(".") and p.relative_to(path).as_posix() not in CARD_FILES
+    )
     stamp = json.dumps([(str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns) for p in files])
     resolved = str(path.resolve())
     if store is not None and (known := store.known_fingerprint(resolved, stamp)):

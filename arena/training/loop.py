@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from arena.cards import write_model_card
 from arena.errors import ArenaError, RecipeKeyError, recipe_errors
 from arena.io import atomic_write_text
 from arena.recipes import JudgeRecipe, TrainRecipe, output_dir, save_resolved
@@ -195,6 +196,7 @@ def _train(recipe: TrainRecipe | JudgeRecipe, recipe_file: str, plugins: Any, re
     if main:
         objective.save(out_dir / "final")
         atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+        write_model_card(out_dir)  # final/README.md: after summary.json, whose metrics it states
         finish_tracking(accelerator)
     accelerator.wait_for_everyone()
     return summary
