@@ -174,3 +174,43 @@ def test_a_trained_run_gets_its_card_and_the_card_reproduces_it(tmp_path: Path, 
     copy = tmp_path / "runs" / "carded-reproduced" / "final"
     assert (copy / "README.md").read_text() != (final / "README.md").read_text()
     assert model_fingerprint(str(copy)) == model_fingerprint(str(final))
+
+
+JUDGE_RECIPE = """\
+kind: judge
+name: rm
+judge: reward-model
+backbone: {model}
+data: {{path: pairs.jsonl, eval_fraction: 0.5}}
+training: {{steps: 2, batch_size: 2, learning_rate: 0.001, seed: 1}}
+"""
+
+
+@pytest.mark.slow
+def test_a_lora_adapter_and_a_judge_get_their_cards(tmp_path: Path, tiny_model: Path) -> None:
+    from arena.hub import push_target
+
+    rows = [json.dumps({"prompt": p, "chosen": c, "rejected": r}) for p, c, r in PAIRS]
+    (tmp_path / "pairs.jsonl").write_text("\n".join(rows) + "\n")
+    lora = TRAIN_RECIPE.format(model=tiny_model) + "lora: {r: 4, alpha: 8}\n"
+    (tmp_path / "lora.yaml").write_text(lora.replace("name: carded", "name: adapter"))
+    (tmp_path / "judge.yaml").write_text(JUDGE_RECIPE.format(model=tiny_model))
+    for recipe in ("lora.yaml", "judge.yaml"):
+        result = run_arena(["train", recipe], cwd=tmp_path, env={"OMP_NUM_THREADS": "1"})
+        assert result.returncode == 0, result.stderr
+
+    adapter = tmp_path / "runs" / "adapter"
+    front, body = split_card((adapter / "final" / "README.md").read_text())  # peft's own card replaced
+    assert front == {"library_name": "peft", "tags": ["arena", "dpo", "lora"]}
+    assert "(a LoRA adapter)" in body and "- LoRA: r 4, alpha 8, dropout 0.05" in body
+    assert push_target(adapter).what == "LoRA adapter"
+
+    judge = tmp_path / "runs" / "rm"
+    summary = json.loads((judge / "summary.json").read_text())
+    front, body = split_card((judge / "final" / "README.md").read_text())
+    assert front == {"library_name": "transformers", "tags": ["arena", "reward-model"]}
+    assert f"- Backbone: `{tiny_model}`" in body and "- Judge: `reward-model`" in body
+    assert "0.5 of the prompts held out" in body
+    held_out = body.split("Held-out evaluation")[1]
+    assert f"| accuracy | {summary['eval']['accuracy']:.6g} |" in held_out
+    assert f"| pairs | {summary['eval']['pairs']} |" in held_out
