@@ -26,12 +26,16 @@
   for (const column of extras) {
     const th = document.createElement("th");
     th.dataset.key = "extra:" + column;
-    th.textContent = column;
+    const interval = data.rows.some((_, row) => extraValue(row, column + "_ci_low") !== null);
+    if (interval) th.dataset.bar = "extra:" + column;
+    th.textContent = interval ? column + " [95% CI]" : column;
     table.tHead.rows[0].appendChild(th);
     for (const tr of rows) {
-      const value = extraValue(Number(tr.dataset.row), column);
-      const td = tr.insertCell();
-      td.textContent = typeof value === "number" ? fixed(value, 4) : value === null ? "-" : String(value);
+      const row = Number(tr.dataset.row);
+      const v = extraValue(row, column);
+      const low = extraValue(row, column + "_ci_low"), high = extraValue(row, column + "_ci_high");
+      const text = typeof v === "number" ? fixed(v, 3) : v === null ? "-" : String(v);
+      tr.insertCell().textContent = interval && low !== null ? `${text} [${fixed(low, 3)}, ${fixed(high, 3)}]` : text;
     }
   }
   const value = (row, key) =>
@@ -42,30 +46,32 @@
   headers.forEach((th, column) => {
     const name = th.dataset.bar;
     if (!name) return;
-    const numbers = data.rows.flatMap((r) => [r[name], r[name + "_ci_low"], r[name + "_ci_high"]])
+    const at = (row, suffix) => value(row, name + suffix);
+    const numbers = data.rows.flatMap((_, row) => [at(row, ""), at(row, "_ci_low"), at(row, "_ci_high")])
       .filter((v) => v !== null);
     const low = Math.min(...numbers), high = Math.max(...numbers);
     const x = (v) => 4 + (high > low ? ((v - low) / (high - low)) * 112 : 56);
     for (const tr of rows) {
-      const r = data.rows[Number(tr.dataset.row)];
+      const row = Number(tr.dataset.row);
+      const r = data.rows[row];
       const ns = "http://www.w3.org/2000/svg";
       const svg = document.createElementNS(ns, "svg");
       svg.setAttribute("class", "bar");
       svg.setAttribute("width", "120");
       svg.setAttribute("height", "10");
-      if (r[name + "_ci_low"] !== null && r[name + "_ci_high"] !== null) {
+      if (at(row, "_ci_low") !== null && at(row, "_ci_high") !== null) {
         const line = document.createElementNS(ns, "line");
-        line.setAttribute("x1", x(r[name + "_ci_low"]));
-        line.setAttribute("x2", x(r[name + "_ci_high"]));
+        line.setAttribute("x1", x(at(row, "_ci_low")));
+        line.setAttribute("x2", x(at(row, "_ci_high")));
         line.setAttribute("y1", "5");
         line.setAttribute("y2", "5");
         line.setAttribute("stroke", support.has(r.model) ? "#d07000" : "#4a6fa5");
         line.setAttribute("stroke-width", "3");
         svg.appendChild(line);
       }
-      if (r[name] !== null) {
+      if (at(row, "") !== null) {
         const dot = document.createElementNS(ns, "circle");
-        dot.setAttribute("cx", x(r[name]));
+        dot.setAttribute("cx", x(at(row, "")));
         dot.setAttribute("cy", "5");
         dot.setAttribute("r", "3");
         dot.setAttribute("fill", "#222");

@@ -23,6 +23,7 @@ from arena.api.reports import (
 )
 from arena.io import atomic_write_text
 from arena.leaderboard import render_json
+from arena.page import add_columns
 from arena.quickstart.algorithms import algorithm_table
 from arena.quickstart.curves import CURVES_NOTE, publish_curves
 from arena.quickstart.narrative import Claims, combined_table, what_it_shows
@@ -47,6 +48,11 @@ def publish_report(
     report = task.tournament_report(TournamentResult(recipe, board, matches, summary["samples"], target))
     for name, text in report.files.items():
         atomic_write_text(target / name, text)
+    page = target / "index.html"
+    if page.is_file() and report.rows:  # the task's columns on the page too, beside the ratings (arena.page)
+        add_columns(
+            page, [column.key for column in report.columns], {row["model"]: row for row in report.rows}
+        )
     clone = first_clone(recipe)
     if clone is not None:
         # The same field without the copy, from the same matches: the only difference is the copy.
