@@ -353,17 +353,24 @@ def _html_table(headings: list[str], rows: list[list[str]], css_class: str) -> s
     return f'<table class="{css_class}">\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>'
 
 
-def render_html(board: Leaderboard, heatmap_png: bytes) -> str:
+def render_html(
+    board: Leaderboard, heatmap_png: bytes, samples: dict[str, list[dict[str, Any]]] | None = None
+) -> str:
     """One self-contained page (arena.page): the sortable, searchable table with interval bars, the
     zoomable heatmap, head-to-head details on click, the pairs' tests (small boards), heatmap.png inline."""
     from arena.page import render_page
 
-    return render_page(board, heatmap_png)
+    return render_page(board, heatmap_png, samples)
 
 
-def render_all(board: Leaderboard, metadata: dict[str, Any] | None = None) -> dict[str, bytes]:
+def render_all(
+    board: Leaderboard,
+    metadata: dict[str, Any] | None = None,
+    samples: dict[str, list[dict[str, Any]]] | None = None,
+) -> dict[str, bytes]:
     """Every output file's content, keyed by file name. `metadata` (e.g. a tournament's settings and
-    entrants) joins the board's keys in leaderboard.json, which is then indented in full."""
+    entrants) joins the board's keys in leaderboard.json, which is then indented in full; `samples` (a
+    tournament's judged pairs, arena.page.samples) are shown on the page only."""
     heatmap = render_heatmap(board)
     texts = {
         "leaderboard.json": render_json(board)
@@ -372,14 +379,19 @@ def render_all(board: Leaderboard, metadata: dict[str, Any] | None = None) -> di
         "leaderboard.md": render_markdown(board),
         "leaderboard.csv": render_csv(board),
         "winrates.csv": render_winrates_csv(board),
-        "index.html": render_html(board, heatmap),
+        "index.html": render_html(board, heatmap, samples),
     }
     return {name: heatmap if name == "heatmap.png" else texts[name].encode("utf-8") for name in FILES}
 
 
-def publish(board: Leaderboard, out: str | Path, metadata: dict[str, Any] | None = None) -> list[Path]:
+def publish(
+    board: Leaderboard,
+    out: str | Path,
+    metadata: dict[str, Any] | None = None,
+    samples: dict[str, list[dict[str, Any]]] | None = None,
+) -> list[Path]:
     """Render everything, then write the six files (each atomically: temp file, then rename)."""
-    contents = render_all(board, metadata)
+    contents = render_all(board, metadata, samples)
     written = []
     for name, data in contents.items():
         if name.endswith(".png"):

@@ -242,7 +242,9 @@
     } else {
       body += "<table><thead><tr><th>pair</th><th>win rate</th><th>95% CI</th><th>p-value</th><th>matches</th>" +
         "<th>wins / losses / draws</th><th>units</th></tr></thead><tbody>" + side(i, j) + side(j, i) + "</tbody></table>";
-      const samples = data.samples[`${a}|${b}`] || [];
+      // Stored from the side the tournament played them; the other side reads them swapped.
+      const samples = data.samples[`${a}|${b}`] || (data.samples[`${b}|${a}`] || []).map((s) =>
+        ({ prompt: s.prompt, response_a: s.response_b, response_b: s.response_a, p_a: 1 - s.p_a }));
       if (samples.length) {
         body += "<h4>Sample pairs</h4>" + samples.map((s) =>
           `<p><b>prompt</b></p><pre>${escape(s.prompt)}</pre><p><b>${escape(a)}</b></p><pre>${escape(s.response_a)}</pre>` +

@@ -70,8 +70,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def page_data(board: Leaderboard) -> dict[str, Any]:
-    """The numbers the script needs, all from the board (the same as leaderboard.json's)."""
+def page_data(board: Leaderboard, samples: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """The numbers the script needs, all from the board (the same as leaderboard.json's), and the judged
+    sample pairs a tournament stored (arena.page.samples), keyed `"a|b"`."""
     index = {model: i for i, model in enumerate(board.models)}
     pairs = [
         [index[r["model"]], index[r["opponent"]], *(_plain(r[f]) for f in PAIR_FIELDS[2:])]
@@ -90,7 +91,7 @@ def page_data(board: Leaderboard) -> dict[str, Any]:
         "pair_fields": list(PAIR_FIELDS),
         "pairs": pairs,
         "extra": {"columns": [], "values": {}},
-        "samples": {},
+        "samples": samples or {},
     }
 
 
@@ -121,7 +122,9 @@ def _script_json(data: dict[str, Any]) -> str:
     return json.dumps(data, allow_nan=False, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
 
 
-def render_page(board: Leaderboard, heatmap_png: bytes) -> str:
+def render_page(
+    board: Leaderboard, heatmap_png: bytes, samples: dict[str, list[dict[str, Any]]] | None = None
+) -> str:
     """One self-contained page: summary, links, the sortable table, the interactive heatmap, the
     head-to-head panel, the pairs' tests (small boards) and the static heatmap as a data URI."""
     from arena.leaderboard import PAIR_TABLE_MODELS, PAIRS_NOTE, _html_table, _summary, formatted_pairs
@@ -161,7 +164,7 @@ played: their win rate is imputed from the Bradley-Terry fit.</p>
 <details><summary>Static heatmap (heatmap.png)</summary>
 <img alt="win-rate heatmap of {title}" src="data:image/png;base64,{image}">
 </details>
-<script type="application/json" id="{DATA_ID}">{_script_json(page_data(board))}</script>
+<script type="application/json" id="{DATA_ID}">{_script_json(page_data(board, samples))}</script>
 <script>
 {_asset("page.js")}</script>
 </body>

@@ -287,6 +287,7 @@ def _publish(
     import pandas as pd
 
     from arena.leaderboard import publish
+    from arena.page.samples import sample_pairs
     from arena.ratings.matches import matches_from_frame
     from arena.ratings.table import build_leaderboard, leaderboard_json
 
@@ -338,8 +339,9 @@ def _publish(
             for entrant in recipe.entrants
         },
     }
+    samples_shown = sample_pairs(rows, prompts)  # a few judged pairs per pair, for the page's panel
     for target in (output_dir(recipe) / "leaderboard", publish_dir(recipe)):
-        publish(board, target, details)
+        publish(board, target, details, samples_shown)
     if export:
         atomic_write_text(export, frame.to_csv(index=False))
     return board, {**leaderboard_json(board), **details}

@@ -103,3 +103,25 @@ def test_extra_columns_show_with_intervals(board: Path, tmp_path: Path) -> None:
             low, high = v["malformed_ci_low"], v["malformed_ci_high"]
             assert shown[model] == f"{v['malformed']:.3f} [{low:.3f}, {high:.3f}]"
         assert sort_by(page, "extra:malformed") == sorted(values, key=lambda m: -values[m]["malformed"])
+
+
+def test_sample_pairs_in_the_panel_from_either_side(tmp_path: Path) -> None:
+    from arena.leaderboard import publish
+
+    board = small_board(tmp_path)
+    stored = {
+        "paper|rock": [{"prompt": "Pick <one>:", "response_a": "Paper", "response_b": "Rock", "p_a": 1.0}]
+    }
+    publish(board, tmp_path / "with-samples", samples=stored)
+    with open_page((tmp_path / "with-samples" / "index.html").resolve().as_uri()) as page:
+        panel_text = "document.getElementById('detail').innerText"
+        click_cell(page, "paper", "rock")
+        shown = page.evaluate(panel_text)
+        assert "Pick <one>:" in shown and "P(paper wins) = 1.000" in shown
+        click_cell(page, "rock", "paper")  # the same sample from rock's side
+        shown = page.evaluate(panel_text)
+        assert "P(rock wins) = 0.000" in shown
+        texts = page.evaluate("Array.from(document.querySelectorAll('#detail pre')).map(p => p.textContent)")
+        assert texts == ["Pick <one>:", "Rock", "Paper"]  # prompt, rock's response, paper's
+        click_cell(page, "rock", "scissors")  # none stored for this pair
+        assert "Sample pairs" not in page.evaluate(panel_text)
