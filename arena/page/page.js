@@ -50,14 +50,14 @@
     const numbers = data.rows.flatMap((_, row) => [at(row, ""), at(row, "_ci_low"), at(row, "_ci_high")])
       .filter((v) => v !== null);
     const low = Math.min(...numbers), high = Math.max(...numbers);
-    const x = (v) => 4 + (high > low ? ((v - low) / (high - low)) * 112 : 56);
+    const x = (v) => 4 + (high > low ? ((v - low) / (high - low)) * 82 : 41);
     for (const tr of rows) {
       const row = Number(tr.dataset.row);
       const r = data.rows[row];
       const ns = "http://www.w3.org/2000/svg";
       const svg = document.createElementNS(ns, "svg");
       svg.setAttribute("class", "bar");
-      svg.setAttribute("width", "120");
+      svg.setAttribute("width", "90");
       svg.setAttribute("height", "10");
       if (at(row, "_ci_low") !== null && at(row, "_ci_high") !== null) {
         const line = document.createElementNS(ns, "line");
@@ -143,7 +143,7 @@
   }
   function draw() {
     const font = Math.max(7, Math.min(13, cell - 1));
-    context.font = `${font}px system-ui, sans-serif`;
+    context.font = `bold ${font}px system-ui, sans-serif`; // the widest a name is drawn (the support's are bold)
     label = cell >= 8 ? Math.ceil(Math.max(...data.models.map((m) => context.measureText(m).width))) + 8 : 0;
     const ratio = window.devicePixelRatio || 1;
     const size = label + n * cell;
