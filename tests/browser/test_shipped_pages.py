@@ -1,8 +1,9 @@
 """The shipped boards' pages (leaderboards/*/index.html) in headless Chromium, from file://: written by
 the current arena.page, sorted, searched, a heatmap cell clicked, and a screenshot with content.
 
-`ARENA_UPDATE_SCREENSHOTS=1` also copies each screenshot to leaderboards/<board>/page.png, the picture
-the README shows; without it the test only checks that the committed picture is a screenshot of the page.
+`ARENA_UPDATE_SCREENSHOTS=1` also copies the screenshots to leaderboards/<board>/page.png (the top of the
+page) and page-heatmap.png (the heatmap with a pair selected), the pictures the README shows; without it
+the test only checks that the committed pictures are screenshots of the page.
 """
 
 from __future__ import annotations
@@ -66,10 +67,16 @@ def test_shipped_page(name: str, tmp_path: Path) -> None:
         assert cells[1] == f"[{record['win_rate_ci_low']:.3f}, {record['win_rate_ci_high']:.3f}]"
         assert cells[3] == str(record["n"])
         assert page.evaluate("arenaPage.cellSize()") >= 10  # 129 models: names drawn, the box scrolls
+        # The heatmap as a visitor scrolls to it: the selected cell outlined, its colours many.
+        page.evaluate("document.getElementById('heatmap-box').scrollIntoView()")
+        heatmap = page.screenshot(tmp_path / "heatmap.png")
+        assert colour_count(heatmap) > 150
 
     if os.environ.get("ARENA_UPDATE_SCREENSHOTS"):
         shutil.copyfile(tmp_path / "page.png", board / "page.png")
+        shutil.copyfile(tmp_path / "heatmap.png", board / "page-heatmap.png")
     from PIL import Image
 
-    with Image.open(board / "page.png") as committed:
-        assert committed.format == "PNG" and committed.size == (WIDTH, HEIGHT)
+    for picture in ("page.png", "page-heatmap.png"):
+        with Image.open(board / picture) as committed:
+            assert committed.format == "PNG" and committed.size == (WIDTH, HEIGHT)
