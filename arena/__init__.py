@@ -5,12 +5,9 @@ Importing this package is cheap on purpose (no torch): the CLI's `--help` stays 
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("arena")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+# The one place the version is written: pyproject.toml reads it (`dynamic = ["version"]`), so the wheel's
+# metadata, `arena --version` and this attribute agree, installed or run from a source tree.
+__version__ = "0.1.0"
 
 from arena.hookspecs import hookimpl  # noqa: E402 - plugins write `@arena.hookimpl`
 

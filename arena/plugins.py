@@ -8,6 +8,7 @@ in a hook or registers a name that is taken is reported (a one-line warning and 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
@@ -24,7 +25,7 @@ from arena.tasks import Task, check_task
 ENTRY_POINT_GROUP = "arena"
 ALLOW_ENV = "ARENA_PLUGINS"
 BLOCK_ENV = "ARENA_DISABLE_PLUGINS"
-BUILTIN_DISTRIBUTION = "arena"
+BUILTIN_DISTRIBUTION = "nash-arena"  # pyproject.toml's name (`arena` on the public index is another project)
 
 
 @dataclass
@@ -118,7 +119,8 @@ def _entry_points() -> list[EntryPoint]:
 
     def builtin_first(ep: EntryPoint) -> tuple[bool, str]:
         dist = ep.dist.name if ep.dist is not None else ""
-        return (dist != BUILTIN_DISTRIBUTION, ep.name)
+        # Metadata may spell the name nash_arena (an egg-info) or nash-arena (a wheel): compare as pip does.
+        return (re.sub(r"[-_.]+", "-", dist).lower() != BUILTIN_DISTRIBUTION, ep.name)
 
     return sorted(unique.values(), key=builtin_first)
 

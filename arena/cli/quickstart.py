@@ -12,8 +12,9 @@ import click
               help="Where the stages write their models, judges and tournaments.")  # fmt: skip
 @click.option("--publish-to", default="leaderboards/quickstart", show_default=True,
               type=click.Path(file_okay=False), help="Where the leaderboard is published.")  # fmt: skip
-@click.option("--recipes", default="recipes/quickstart", show_default=True, type=click.Path(file_okay=False),
-              help="The stages' recipes (run from the repository root).")  # fmt: skip
+@click.option("--recipes", default=None, type=click.Path(file_okay=False),
+              help="The stages' recipes. [default: those installed with Arena, recipes/quickstart in the "
+              "repository]")  # fmt: skip
 @click.option("--reduced", is_flag=True,
               help="Fewer steps, prompts and samples: the same stages in a minute or two (CI).")  # fmt: skip
 @click.option("--backend", type=click.Choice(["vllm", "hf"]), default=None,
@@ -28,7 +29,7 @@ import click
               "fast, and the same thread count reproduces the published leaderboard exactly.")  # fmt: skip
 @click.option("--dry-run", is_flag=True,
               help="Validate every stage's recipe and show what a run would do; run nothing.")  # fmt: skip
-def quickstart(out: str, publish_to: str, recipes: str, reduced: bool, backend: str | None,
+def quickstart(out: str, publish_to: str, recipes: str | None, reduced: bool, backend: str | None,
                until: tuple[str, ...], seeds: int | None, threads: int, dry_run: bool) -> None:  # fmt: skip
     """Train a tiny reference, its judges and one policy per algorithm; rank them all in a tournament.
 
@@ -37,12 +38,13 @@ def quickstart(out: str, publish_to: str, recipes: str, reduced: bool, backend: 
     from arena import console
     from arena.plugins import make_plugin_host
     from arena.quickstart import QuickstartOptions, plan_quickstart, run_quickstart
+    from arena.quickstart.plan import default_recipes
     from arena.quickstart.summary import print_summary
 
     options = QuickstartOptions(
         out=Path(out),
         publish_to=Path(publish_to),
-        recipes=Path(recipes),
+        recipes=Path(recipes) if recipes is not None else default_recipes(),
         reduced=reduced,
         backend=backend,
         until=until,

@@ -3,13 +3,15 @@
 The recipes in `recipes/quickstart/` name their inputs and outputs under `runs/quickstart/` and publish to
 `leaderboards/quickstart/`, so each also runs alone with `arena train` / `arena tournament` once the
 stages before it have run. The quickstart moves both prefixes to its `--out` and `--publish-to`.
-`recipes/quickstart/quickstart.yaml` names the task every stage shares (and its args).
+`recipes/quickstart/quickstart.yaml` names the task every stage shares (and its args). An installed Arena
+carries the same files as `arena/quickstart/recipes` (a link to `recipes/quickstart` in the repository).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +21,7 @@ from arena.recipes import read_yaml_mapping
 RECIPE_OUT = "runs/quickstart"
 RECIPE_PUBLISH = "leaderboards/quickstart"
 QUICKSTART_FILE = "quickstart.yaml"  # in the recipes directory: the task every stage shares
+CHECKOUT_RECIPES = Path("recipes/quickstart")
 
 StageKind = Literal["model", "train", "tournament"]
 
@@ -108,11 +111,21 @@ REDUCED_TOURNAMENT: dict[str, Any] = {"samples_per_prompt": 2}
 REDUCED_RATINGS: dict[str, Any] = {"bootstrap": 20}
 
 
+def default_recipes() -> Path:
+    """The recipes installed with Arena, so that `arena quickstart` runs from any directory. From the root
+    of the checkout they come from they are named `recipes/quickstart`, as the docs and messages name them
+    (the same files: the package's directory links there)."""
+    shipped = Path(str(resources.files("arena.quickstart") / "recipes"))
+    if CHECKOUT_RECIPES.is_dir() and CHECKOUT_RECIPES.resolve() == shipped.resolve():
+        return CHECKOUT_RECIPES
+    return shipped
+
+
 @dataclass(frozen=True)
 class QuickstartOptions:
     out: Path = Path(RECIPE_OUT)
     publish_to: Path = Path(RECIPE_PUBLISH)
-    recipes: Path = Path("recipes/quickstart")
+    recipes: Path = field(default_factory=default_recipes)
     reduced: bool = False
     backend: str | None = None  # the tournaments' generation backend; None: vllm if installed, else hf
     until: tuple[str, ...] = field(default=())  # run the stages up to and including these (empty: all)

@@ -109,7 +109,7 @@ def _selected(options: QuickstartOptions) -> list[Stage]:
 def _prepare_all(stages: list[Stage], options: QuickstartOptions, host: Any) -> list[_Prepared]:
     if not options.recipes.is_dir():
         raise ArenaError(
-            f"no quickstart recipes in '{options.recipes}' (run from the repository root, or pass --recipes DIR)"
+            f"--recipes: '{options.recipes}' is not a directory (expected the quickstart's recipes)"
         )
     task = read_quickstart_task(options.recipes)
     prepared: list[_Prepared] = []
