@@ -20,6 +20,7 @@ DATA_ID = "board-data"
 # Pair records as the page stores them, one list per ordered pair (keys once, not 6,910 times).
 PAIR_FIELDS = ("model", "opponent", "win_rate", "win_rate_ci_low", "win_rate_ci_high", "p_value", "n",
                "wins", "losses", "draws", "units")  # fmt: skip
+INLINE_HEATMAP_MODELS = 40  # boards up to this many models carry heatmap.png inside the page
 LINKS = ("leaderboard.csv", "leaderboard.json", "leaderboard.md", "winrates.csv", "heatmap.png")
 
 
@@ -137,7 +138,13 @@ def render_page(
         if len(board.models) <= PAIR_TABLE_MODELS
         else ""
     )
-    image = base64.b64encode(heatmap_png).decode("ascii")
+    # Large boards refer to heatmap.png beside the page instead of inlining it (Chatbot Arena's is 1.2 MB,
+    # and the canvas heatmap already shows every cell); the page works without it.
+    image = (
+        "data:image/png;base64," + base64.b64encode(heatmap_png).decode("ascii")
+        if len(board.models) <= INLINE_HEATMAP_MODELS
+        else "heatmap.png"
+    )
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -162,7 +169,7 @@ played: their win rate is imputed from the Bradley-Terry fit.</p>
 <div id="heatmap-box"><canvas id="heatmap"></canvas></div>
 <div id="detail" hidden></div>{pairs}
 <details><summary>Static heatmap (heatmap.png)</summary>
-<img alt="win-rate heatmap of {title}" src="data:image/png;base64,{image}">
+<img alt="win-rate heatmap of {title}" src="{image}">
 </details>
 <script type="application/json" id="{DATA_ID}">{_script_json(page_data(board, samples))}</script>
 <script>

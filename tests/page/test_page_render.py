@@ -3,6 +3,7 @@ self-containment, and the task's extra columns."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import html
 import json
@@ -80,6 +81,8 @@ def test_page_is_self_contained(published: tuple[Leaderboard, Path]) -> None:
     assert "<script src" not in page and "<link" not in page
     assert '"use strict"' in page and "table.models th" in page  # script and style inlined
     assert "five &lt;models&gt;" in page and "five <models>" not in page.split("<script")[0]
+    png = base64.b64encode((out / "heatmap.png").read_bytes()).decode()
+    assert f'src="data:image/png;base64,{png}"' in page  # a small board carries its heatmap.png inline
     for name in ("leaderboard.csv", "leaderboard.json", "winrates.csv"):
         assert f'<a href="{name}">' in page and (out / name).is_file()
 
