@@ -48,8 +48,22 @@ class TrainRun:
     summary: dict[str, Any]
 
 
+class _BoardFields:
+    """The equilibrium's headline of a result that holds a `board`."""
+
+    board: Leaderboard
+
+    @property
+    def support(self) -> list[str]:
+        return self.board.support
+
+    @property
+    def tied_for_top(self) -> list[str]:
+        return self.board.tied_for_top
+
+
 @dataclass(frozen=True)
-class TournamentRun:
+class TournamentRun(_BoardFields):
     """What `arena.tournament` leaves behind: the store, the published board and the summary's numbers."""
 
     name: str
@@ -65,17 +79,9 @@ class TournamentRun:
     published: dict[str, Any]  # leaderboard.json's content
     summary: dict[str, Any]  # summary.json's content
 
-    @property
-    def support(self) -> list[str]:
-        return self.board.support
-
-    @property
-    def tied_for_top(self) -> list[str]:
-        return self.board.tied_for_top
-
 
 @dataclass(frozen=True)
-class LeaderboardRun:
+class LeaderboardRun(_BoardFields):
     """What `arena.leaderboard` computed (and wrote, when given `out`)."""
 
     name: str
@@ -84,14 +90,6 @@ class LeaderboardRun:
     out: Path | None  # the folder written, or None when nothing was written
     files: list[Path] = field(default_factory=list)  # the six files of `arena leaderboard`, when written
     import_note: str | None = None  # what an importer read and left out (the CLI prints this line)
-
-    @property
-    def support(self) -> list[str]:
-        return self.board.support
-
-    @property
-    def tied_for_top(self) -> list[str]:
-        return self.board.tied_for_top
 
     @property
     def nll_per_match(self) -> float:

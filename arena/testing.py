@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +41,32 @@ def run_arena(
         timeout=timeout,
     )
     return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+def kill_train_after_checkpoint(
+    directory: Path, step: int, *, args: Sequence[str] = (), env: Mapping[str, str] | None = None
+) -> Path:
+    """Start `arena train recipe.yaml ARGS` in `directory` and SIGKILL it, with every process it started (a
+    launcher's workers too), once its checkpoint of `step` exists; returns that checkpoint. Fails if the run
+    never reached it or finished before the kill."""
+    full_env = {**os.environ, **OFFLINE_ENV, "NO_COLOR": "1", **(env or {})}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "arena", "train", "recipe.yaml", *args],
+        cwd=directory,
+        env=full_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a process group of its own, killed whole
+    )
+    checkpoint = directory / "runs" / "run" / "checkpoints" / f"step-{step:08d}"
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert checkpoint.exists(), f"the run never reached its checkpoint of step {step}"
+    assert not (directory / "runs" / "run" / "summary.json").exists(), "the run finished before it was killed"
+    return checkpoint
 
 
 def install_fixture_plugin(site: Path, entry_point: str, module: str, source: str) -> None:

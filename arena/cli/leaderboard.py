@@ -68,50 +68,36 @@ def leaderboard(
     a hub id. Writes leaderboard.json, leaderboard.md, leaderboard.csv, winrates.csv, heatmap.png and
     index.html to DIR.
     """
-    from arena.ratings.anchoring import check_anchor_model, parse_anchor
-    from arena.ratings.importers import ImportOptions
-    from arena.ratings.readers import import_matches
+    from arena.python_api import leaderboard as build
 
     target = Path(out)
     if target.exists() and not target.is_dir():
         raise ArenaError(f"{out}: --out must be a folder, and this is a file")
-    anchored = parse_anchor(anchor) if anchor is not None else None
-    options = ImportOptions(
-        both_bad=both_bad,
-        anonymous_only=anonymous_only,
-        strong_weight=strong_weight,
-        baseline=arena_hard_baseline,
-    )
-    # Read (and validate) first: bad input is reported before scipy and matplotlib are even imported.
-    validated, report = import_matches(matches, format_, options, split)
-    if anchored is not None:
-        check_anchor_model(anchored[0], validated.models, matches)
-    if report.format != "matches" or report.dropped:
-        click.echo(report.summary())
-    controlled = None
-    if control is not None:
-        from arena.ratings.style_control import style_control
-        from arena.ratings.style_features import read_match_features
-
-        controlled = style_control(read_match_features(matches, format_, options, split, control), control)
-
-    from arena import console
-    from arena.leaderboard import formatted_rows, publish
-    from arena.ratings.table import build_leaderboard
-
-    board = build_leaderboard(
-        validated,
-        name or Path(matches).stem,
+    # The same path as `arena.leaderboard` (arena/python_api.py): read and validate first, so that bad
+    # input is reported before the ratings are computed; then build, anchor and publish.
+    result = build(
+        matches,
+        target,
+        name=name,
         bootstrap=bootstrap,
         seed=seed,
         nash_temperature=nash_temperature,
-        control=controlled,
+        control=control,  # type: ignore[arg-type]  # click.Choice: "length" or "style"
+        format=format_,
+        split=split,
+        both_bad=both_bad,  # type: ignore[arg-type]  # click.Choice: "tie" or "exclude"
+        anonymous_only=anonymous_only,
+        strong_weight=strong_weight,
+        arena_hard_baseline=arena_hard_baseline,
+        anchor=anchor,
     )
-    if anchored is not None:
-        from arena.ratings.anchoring import anchor_elo
+    if result.import_note is not None:
+        click.echo(result.import_note)
 
-        board = anchor_elo(board, *anchored)
-    publish(board, target)
+    from arena import console
+    from arena.leaderboard import formatted_rows
+
+    board = result.board
     headings, rows = formatted_rows(board)
     console.stdout().print(console.table(board.name, headings, rows))
     fit = board.fit

@@ -9,18 +9,13 @@ SIGKILL (every process of it) and resumed ends with the same weights as an unint
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
 
-from arena.testing import OFFLINE_ENV, run_arena
+from arena.testing import kill_train_after_checkpoint, run_arena
 from arena.training.metrics import read_metrics
 from tests.training.test_resume_and_parallel import write_run
 
@@ -111,24 +106,7 @@ def test_two_processes_sample_their_own_rollouts_and_match_one(tmp_path: Path, g
 def kill_after_checkpoint(directory: Path, launch: list[str], step: int) -> Path:
     """Start a two-process run and SIGKILL the launcher and every training process once checkpoint `step`
     exists, like a lost node; returns that checkpoint."""
-    env = {**os.environ, **OFFLINE_ENV, **THREADS, "NO_COLOR": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "arena", "train", "recipe.yaml", *launch],
-        cwd=directory,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # a process group of its own, killed whole
-    )
-    checkpoint = directory / "runs" / "run" / "checkpoints" / f"step-{step:08d}"
-    deadline = time.monotonic() + 300
-    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    assert checkpoint.exists(), f"the run never reached its checkpoint of step {step}"
-    assert not (directory / "runs" / "run" / "summary.json").exists(), "the run finished before it was killed"
-    return checkpoint
+    return kill_train_after_checkpoint(directory, step, args=launch, env=THREADS)
 
 
 def assert_resumed_like(killed: Path, whole: Path, launch: list[str]) -> None:

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ from safetensors.torch import load_file
 
 from arena.generation.logprobs import score_completions
 from arena.policy import load_policy
-from arena.testing import OFFLINE_ENV, run_arena
+from arena.testing import OFFLINE_ENV, kill_train_after_checkpoint, run_arena
 from arena.training.metrics import read_metrics
 from tests.training.fixed_points import ipo_point, regularised_nash
 from tests.training.test_lora import host, scores
@@ -175,22 +173,7 @@ def test_sigkill_then_resume_with_lora_equals_an_uninterrupted_run(
 
     killed = tmp_path / "killed"
     write_dpo(killed, game_model_dir, steps=steps, lora=lora, save_every=10)
-    env = {**os.environ, **OFFLINE_ENV, "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "arena", "train", "recipe.yaml"],
-        cwd=killed,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    second = killed / "runs" / "run" / "checkpoints" / "step-00000020"
-    deadline = time.monotonic() + 300
-    while not second.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert second.exists(), "the run never reached its second checkpoint"
-    assert not (killed / "runs" / "run" / "summary.json").exists(), "the run finished before it was killed"
+    kill_train_after_checkpoint(killed, 20, env={"OMP_NUM_THREADS": "1"})
 
     resumed = run_arena(["train", "recipe.yaml", "--resume"], cwd=killed, env={"OMP_NUM_THREADS": "1"})
     assert resumed.returncode == 0, resumed.stderr

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
 
-from arena.testing import OFFLINE_ENV, run_arena
+from arena.testing import OFFLINE_ENV, kill_train_after_checkpoint, run_arena
 from arena.training.metrics import read_metrics
 
 pytestmark = pytest.mark.slow
@@ -73,22 +71,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path: Path, game_mo
 
     killed = tmp_path / "killed"
     write_run(killed, game_model_dir, steps, save_every=20)
-    env = {**os.environ, **OFFLINE_ENV, "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "arena", "train", "recipe.yaml"],
-        cwd=killed,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    checkpoint = killed / "runs" / "run" / "checkpoints" / "step-00000040"
-    deadline = time.monotonic() + 300
-    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert checkpoint.exists(), "the run never reached its second checkpoint"
-    assert not (killed / "runs" / "run" / "summary.json").exists(), "the run finished before it was killed"
+    kill_train_after_checkpoint(killed, 40, env={"OMP_NUM_THREADS": "1"})
 
     resumed = run_arena(["train", "recipe.yaml", "--resume"], cwd=killed, env={"OMP_NUM_THREADS": "1"})
     assert resumed.returncode == 0, resumed.stderr
