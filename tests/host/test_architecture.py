@@ -138,9 +138,19 @@ def test_the_example_plugin_imports_only_the_contract() -> None:
 
 def test_registration_and_the_contract_never_import_torch() -> None:
     packages = sorted(p.parent.name for p in BUILTIN.glob("*/__init__.py"))
-    assert {"dpo", "ppo", "nash_md", "self_play", "sft", "judges", "backends", "games", "moves"} <= set(
-        packages
-    )
+    assert {
+        "dpo",
+        "ppo",
+        "nash_md",
+        "self_play",
+        "sft",
+        "judges",
+        "backends",
+        "games",
+        "moves",
+        "group",
+        "last_iterate",
+    } <= set(packages)
     modules = ["arena.api", "arena_plugins", *(f"arena_plugins.{name}" for name in packages)]
     code = (
         f"import sys, importlib\n"

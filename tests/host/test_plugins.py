@@ -25,7 +25,7 @@ def test_builtin_games_plugin_is_discovered_through_its_entry_point() -> None:
     host = make_plugin_host(environ={}, warn=lambda message: None)
     games = next(info for info in host.plugins if info.name == "games")
     assert games.error is None
-    assert games.provides["tasks"] == ["cycle3", "dice", "matrix-game", "order3", "two-actions"]
+    assert games.provides["tasks"] == ["cycle3", "dice", "matrix-game", "order3", "raters3", "two-actions"]
     assert games.provides["judges"] == ["game-oracle", "reward-table"]
     assert host.tasks.get("dice").plugin == "games"
 
@@ -71,7 +71,7 @@ def test_broken_plugins_are_reported_and_do_not_break_the_others(with_plugins: d
         "the one from 'games' is kept"
     )
     assert plugins["duplicate-name"]["tasks"] == ["unique-task"]
-    assert plugins["games"]["tasks"] == ["cycle3", "dice", "matrix-game", "order3", "two-actions"]
+    assert plugins["games"]["tasks"] == ["cycle3", "dice", "matrix-game", "order3", "raters3", "two-actions"]
     assert plugins["games"]["error"] is None
     assert plugins["fixture"] == {
         "name": "fixture",

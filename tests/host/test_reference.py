@@ -18,7 +18,8 @@ from arena.schema import PluginName, Range
 from arena.testing import run_arena
 
 REPO = Path(__file__).resolve().parents[2]
-BUILTIN = "sft,dpo,ppo,nash_md,self_play,judges,backends,games,moves"  # the entry points in pyproject.toml
+# The entry points in pyproject.toml.
+BUILTIN = "sft,dpo,ppo,nash_md,self_play,judges,backends,games,moves,group,last_iterate"
 REGENERATE = f"ARENA_PLUGINS={BUILTIN} arena plugins --reference > docs/reference.md"
 
 
@@ -155,6 +156,7 @@ def test_a_plugin_name_lists_its_entries_after_an_entry_of_that_name() -> None:
         "  task dice: matrix game, actions red, green, blue",
         "  task matrix-game: a matrix game from the recipe",
         "  task order3: matrix game, actions red, green, blue",
+        "  task raters3: matrix game, actions red, green, blue",
         "  task two-actions: matrix game, actions yes, no",
     ]
 

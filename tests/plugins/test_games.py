@@ -117,3 +117,34 @@ def test_judge_batches_must_line_up(host) -> None:  # noqa: ANN001
     judge = host.judges.get("game-oracle").build(GameOracleArgs(game="dice"))
     with pytest.raises(ValueError, match="equal lengths, got 1 prompts, 2 responses a and 1 responses b"):
         judge.compare(["p"], ["red", "red"], ["green"])
+
+
+def test_three_rater_population_game_and_its_closed_form_equilibrium(host) -> None:  # noqa: ANN001
+    """P is the weight of the raters ranking i above j; its Nash equilibrium (0.5, 0.2, 0.3) in closed form
+    agrees with the maximum-entropy LP of the ratings code and makes every action's win rate 1/2."""
+    import numpy as np
+    from scipy.optimize import linprog
+
+    from arena_plugins.games import RATERS3_NASH
+
+    game = host.tasks.get("raters3").build(GameArgs()).game
+    w1, w2, w3 = 0.40, 0.35, 0.25
+    # red > green > blue (w1), green > blue > red (w2), blue > red > green (w3)
+    assert game.preference("red", "green") == pytest.approx(w1 + w3)
+    assert game.preference("green", "blue") == pytest.approx(w1 + w2)
+    assert game.preference("blue", "red") == pytest.approx(w2 + w3)
+    assert game.preference("green", "red") == pytest.approx(w2)
+    P = np.array(game.preferences)
+    assert RATERS3_NASH == pytest.approx((0.5, 0.2, 0.3), abs=1e-12)
+    assert P @ np.array(RATERS3_NASH) == pytest.approx([0.5] * 3, abs=1e-12)
+    # An independent LP: maximise v subject to (P^T pi)_j >= v for every j, pi on the simplex.
+    lp = linprog(
+        c=[0, 0, 0, -1],
+        A_ub=np.hstack([-P.T, np.ones((3, 1))]),
+        b_ub=np.zeros(3),
+        A_eq=[[1, 1, 1, 0]],
+        b_eq=[1],
+        bounds=[(0, 1)] * 3 + [(None, None)],
+    )
+    assert lp.x[:3] == pytest.approx(RATERS3_NASH, abs=1e-8) and lp.x[3] == pytest.approx(0.5, abs=1e-9)
+    assert game.reference == pytest.approx((1 / 3, 1 / 3, 1 / 3))

@@ -72,6 +72,21 @@ def _matrix(rows: list[list[Fraction | int]]) -> tuple[tuple[float, ...], ...]:
 
 _HALF, _5_9, _4_9 = Fraction(1, 2), Fraction(5, 9), Fraction(4, 9)
 _UNIFORM3 = (1 / 3, 1 / 3, 1 / 3)
+_RATERS = (Fraction(40, 100), Fraction(35, 100), Fraction(25, 100))  # the raters3 population's weights
+
+
+def raters3_nash(weights: tuple[Fraction, Fraction, Fraction] = _RATERS) -> tuple[float, float, float]:
+    """The Nash equilibrium of the three-rater cycle in closed form. With x = P(red > green) - 1/2,
+    y = P(green > blue) - 1/2, z = P(blue > red) - 1/2 (all positive: a cycle), the skew-symmetric
+    game A = P - 1/2 has kernel (y, z, x): row red gives x*z - z*x = 0, and so on. Normalised, it is the
+    unique equilibrium (every action is in the support)."""
+    w1, w2, w3 = weights
+    x, y, z = w1 + w3 - _HALF, w1 + w2 - _HALF, w2 + w3 - _HALF
+    total = x + y + z
+    return (float(y / total), float(z / total), float(x / total))
+
+
+RATERS3_NASH = raters3_nash()
 
 GAMES: dict[str, MatrixGame] = {
     # Non-transitive dice {2,4,9}, {1,6,8}, {3,5,7}: each beats the next with probability 5/9.
@@ -97,6 +112,23 @@ GAMES: dict[str, MatrixGame] = {
         _matrix([[_HALF, 1, 0], [0, _HALF, 1], [1, 0, _HALF]]),
         _UNIFORM3,
     ),
+    # A population of three raters, each with a total order, weighted w = (0.40, 0.35, 0.25):
+    # red > green > blue, green > blue > red, blue > red > green. P(i > j) is the weight of the raters
+    # who rank i above j, so P(red > green) = w1 + w3, P(green > blue) = w1 + w2, P(blue > red) = w2 + w3:
+    # every majority holds, and together they cycle. The Nash equilibrium is (0.5, 0.2, 0.3) in closed
+    # form (RATERS3_NASH, derived in docs/last-iterate.md), uniform mu.
+    "raters3": MatrixGame(
+        "raters3",
+        ("red", "green", "blue"),
+        _matrix(
+            [
+                [_HALF, _RATERS[0] + _RATERS[2], 1 - _RATERS[1] - _RATERS[2]],
+                [1 - _RATERS[0] - _RATERS[2], _HALF, _RATERS[0] + _RATERS[1]],
+                [_RATERS[1] + _RATERS[2], 1 - _RATERS[0] - _RATERS[1], _HALF],
+            ]
+        ),
+        _UNIFORM3,
+    ),
 }
 
 
@@ -106,7 +138,7 @@ def game_corpus(repeats: int = 20) -> list[str]:
     return [f"{GAME_PROMPT} {action}" for action in actions for _ in range(repeats)]
 
 
-GameName = Literal["dice", "two-actions", "order3", "cycle3"]
+GameName = Literal["dice", "two-actions", "order3", "cycle3", "raters3"]
 
 
 @dataclass
