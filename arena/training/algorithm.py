@@ -78,6 +78,15 @@ class Algorithm(abc.ABC):
         """After the last step: fields for summary.json (e.g. online ones: P(policy beats reference))."""
         return {}
 
+    def state_dict(self) -> dict[str, Any]:
+        """What the algorithm keeps between steps besides the policy (a frozen snapshot, an EMA, a phase), as
+        tensors and plain numbers: every checkpoint saves it (`algorithm.pt`) and `--resume` hands it back to
+        `load_state_dict` after `setup`, so a resumed run continues as the uninterrupted one. {}: nothing."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027 - an optional hook
+        """Restore what `state_dict` returned (called once, after `setup`, on `--resume`)."""
+
     def before_save(self) -> None:  # noqa: B027 - an optional hook: a no-op unless overridden
         """Before the final model is saved (e.g. PPO removes its value head: the saved model is a plain LM)."""
 
@@ -91,6 +100,10 @@ class PairBatch:
     completion_mask: torch.Tensor
     reference_logprobs: torch.Tensor | None  # (2B,) summed over completion tokens, precomputed
     labels: torch.Tensor  # (B,) probability that `chosen` is preferred (1.0 for hard labels)
+    # (B,) the pairs' weights, scaled so that the Trainer's sum(losses) / B over the step's global batch of
+    # B pairs is the weighted mean sum(w l) / sum(w): a pair algorithm multiplies its per-example losses by
+    # them. None when every pair weighs 1 (the plain mean).
+    weights: torch.Tensor | None = None
 
     @property
     def pairs(self) -> int:

@@ -16,7 +16,8 @@ checkpoint as the latest, never a half-written one. What is inside depends on ho
   per-process RNG states.
 
 Every format has `training.pt` with the scheduler and the main process's RNG states, and
-`trainer_state.json` with the step.
+`trainer_state.json` with the step; an algorithm that keeps state between steps (a frozen snapshot of the
+policy, an EMA, the phase of an extragradient step: `Algorithm.state_dict`) has it in `algorithm.pt`.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ STATE_FILE = "trainer_state.json"
 FULL, SHARDED, ACCELERATE = "full", "sharded", "accelerate"  # trainer_state.json's `format`
 SHARDED_DIR = "sharded"  # torch.distributed.checkpoint files, one per process plus .metadata
 ACCELERATE_DIR = "accelerate"  # Accelerator.save_state's directory (DeepSpeed)
+ALGORITHM_FILE = "algorithm.pt"  # Algorithm.state_dict(), where it is not empty
 
 
 @dataclass(frozen=True)
@@ -100,15 +102,19 @@ def commit_checkpoint(
     extra: dict[str, Any],
     keep: int,
     optimizer_state: dict[str, Any] | None = None,
+    algorithm_state: dict[str, Any] | None = None,
 ) -> Path:
-    """(Main process, after every process wrote its part into `staging`) Add the scheduler, the RNG states and
-    trainer_state.json, rename to checkpoints/step-N, keep only the newest `keep` checkpoints."""
+    """(Main process, after every process wrote its part into `staging`) Add the scheduler, the RNG states,
+    the algorithm's state and trainer_state.json, rename to checkpoints/step-N, keep only the newest `keep`
+    checkpoints."""
     target = checkpoint_dir(out_dir) / f"step-{step:08d}"
     try:
         state = {"scheduler": scheduler.state_dict(), "rng": rng_state()}
         if optimizer_state is not None:
             state["optimizer"] = optimizer_state
         torch.save(state, staging / "training.pt")
+        if algorithm_state:
+            torch.save(_on_cpu(algorithm_state), staging / ALGORITHM_FILE)
         # Written last: a directory without it is never taken for a checkpoint.
         atomic_write_text(staging / STATE_FILE, json.dumps({"step": step, **extra}, indent=2))
         if target.exists():
@@ -133,6 +139,7 @@ def save_checkpoint(
     scheduler: Any,
     extra: dict[str, Any],
     keep: int,
+    algorithm_state: dict[str, Any] | None = None,
 ) -> Path:
     """(Main process) Write a `full` checkpoints/step-N atomically: the whole model and optimizer state."""
     staging = begin_checkpoint(out_dir, step)
@@ -145,7 +152,14 @@ def save_checkpoint(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return commit_checkpoint(
-        out_dir, staging, step, scheduler, {"format": FULL, **extra}, keep, optimizer_state=optimizer_state
+        out_dir,
+        staging,
+        step,
+        scheduler,
+        {"format": FULL, **extra},
+        keep,
+        optimizer_state=optimizer_state,
+        algorithm_state=algorithm_state,
     )
 
 
@@ -184,6 +198,26 @@ def load_training_state(
     scheduler.load_state_dict(state["scheduler"])
     restore_rng_state(state["rng"])
     return state.get("optimizer"), read_trainer_state(checkpoint)
+
+
+def read_algorithm_state(checkpoint: Checkpoint, device: torch.device) -> dict[str, Any]:
+    """The algorithm's state the checkpoint holds ({} where it kept none), its tensors on `device`."""
+    path = checkpoint.path / ALGORITHM_FILE
+    if not path.is_file():
+        return {}
+    state = torch.load(path, map_location=device, weights_only=True)  # tensors and plain numbers only
+    return state
+
+
+def _on_cpu(state: Any) -> Any:
+    """A copy of a nested state with every tensor detached on the CPU (what torch.save should write)."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().cpu()
+    if isinstance(state, dict):
+        return {key: _on_cpu(value) for key, value in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_on_cpu(value) for value in state)
+    return state
 
 
 def save_sharded_state(directory: Path, module: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:

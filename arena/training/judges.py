@@ -153,6 +153,12 @@ class JudgeObjective:
         prompts = len({r["prompt"] for r in rows})
         return {"eval": {"pairs": len(rows), "prompts": prompts, **metrics}}
 
+    def state_dict(self) -> dict[str, Any]:
+        return {}  # a judge's training keeps nothing beyond its model and optimizer
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
     def save(self, directory: Path) -> None:
         self.save_fn(directory)
 

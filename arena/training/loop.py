@@ -36,10 +36,10 @@ from arena.io import atomic_write_text
 from arena.recipes import JudgeRecipe, TrainRecipe, output_dir, save_resolved
 from arena.schema import to_plain
 from arena.training.algorithm import MicroBatch
-from arena.training.checkpoint import latest_checkpoint
+from arena.training.checkpoint import latest_checkpoint, read_algorithm_state
 from arena.training.examples import cache_reference_logprobs, pair_collators
 from arena.training.metrics import MetricsLog
-from arena.training.objective import build_objective, check_trainable
+from arena.training.objective import Objective, build_objective, check_trainable
 from arena.training.optim import make_optimizer, make_scheduler
 from arena.training.parallel import DeepSpeedZeRO, Replicated, make_strategy
 from arena.training.precision import apply_memory_settings
@@ -103,6 +103,7 @@ def _train(recipe: TrainRecipe | JudgeRecipe, recipe_file: str, plugins: Any, re
         optimizer, scheduler = strategy.prepare_with_optimizer(model, optimizer, scheduler)
     if checkpoint is not None:  # into the prepared (maybe sharded) model and optimizer: docs/scale-out.md
         start_step = strategy.load_checkpoint(checkpoint, optimizer, scheduler)
+        objective.load_state_dict(read_algorithm_state(checkpoint, device))  # e.g. SPPO's snapshot
     if main:
         if checkpoint is None:
             save_resolved(recipe, out_dir)
@@ -165,6 +166,7 @@ def _train(recipe: TrainRecipe | JudgeRecipe, recipe_file: str, plugins: Any, re
                     main,
                     accelerator,
                     strategy,
+                    objective,
                     out_dir,
                     done,
                     optimizer,
@@ -174,7 +176,15 @@ def _train(recipe: TrainRecipe | JudgeRecipe, recipe_file: str, plugins: Any, re
             bar.update(0, advance=1)
 
     _save(
-        main, accelerator, strategy, out_dir, settings.steps, optimizer, scheduler, settings.keep_checkpoints
+        main,
+        accelerator,
+        strategy,
+        objective,
+        out_dir,
+        settings.steps,
+        optimizer,
+        scheduler,
+        settings.keep_checkpoints,
     )
     model.eval()
     with strategy.gathered():
@@ -261,6 +271,7 @@ def _save(
     main: bool,
     accelerator: Any,
     strategy: Replicated,
+    objective: Objective,
     out_dir: Path,
     step: int,
     optimizer: torch.optim.Optimizer,
@@ -268,5 +279,6 @@ def _save(
     keep: int,
 ) -> None:
     # Collective: every process takes part (sharded strategies each write their own part).
-    strategy.save_checkpoint(out_dir, step, optimizer, scheduler, keep, main)
+    algorithm_state = objective.state_dict() if main else None
+    strategy.save_checkpoint(out_dir, step, optimizer, scheduler, keep, main, algorithm_state)
     accelerator.wait_for_everyone()

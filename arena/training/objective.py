@@ -64,6 +64,14 @@ class Objective(Protocol):
         """Write the final model (OUT/final), atomically."""
         ...
 
+    def state_dict(self) -> dict[str, Any]:
+        """What checkpoints keep besides the model and optimizer (the algorithm's own state; {}: none)."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore `state_dict`'s result on `--resume`."""
+        ...
+
 
 @dataclass
 class PolicyObjective:
@@ -110,6 +118,12 @@ class PolicyObjective:
             return {**result, **self.algorithm.evaluate()}
         finally:
             self.rollout_engine.close()  # nothing samples after the evaluation
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.algorithm.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.algorithm.load_state_dict(state)
 
     def save(self, directory: Path) -> None:
         self.algorithm.before_save()

@@ -110,11 +110,21 @@ class Replicated:
         scheduler: Any,
         keep: int,
         main: bool,
+        algorithm_state: dict[str, Any] | None = None,
     ) -> None:
         """Every process calls it; the loop waits for all of them after. Replicated: the main process writes
         a `full` checkpoint (every process holds the same model and optimizer state)."""
         if main:
-            save_checkpoint(out_dir, step, self.model_state(), optimizer.state_dict(), scheduler, {}, keep)
+            save_checkpoint(
+                out_dir,
+                step,
+                self.model_state(),
+                optimizer.state_dict(),
+                scheduler,
+                {},
+                keep,
+                algorithm_state=algorithm_state,
+            )
 
     def check_resumable(self, checkpoint: Checkpoint) -> None:
         """A one-line error now, before the model loads, for a checkpoint of a format this cannot read."""
@@ -226,6 +236,7 @@ class FullyShardedV2(Replicated):
         scheduler: Any,
         keep: int,
         main: bool,
+        algorithm_state: dict[str, Any] | None = None,
     ) -> None:
         """A `sharded` checkpoint: every process writes its own shards (torch.distributed.checkpoint); nothing
         is gathered. Not accelerate's save_state: the model never went through `Accelerator.prepare` (Arena
@@ -240,7 +251,7 @@ class FullyShardedV2(Replicated):
         dist.barrier()  # every shard is on disk before the main process renames the directory
         if main:
             extra = {"format": SHARDED, "processes": self.world}
-            commit_checkpoint(out_dir, staging, step, scheduler, extra, keep)
+            commit_checkpoint(out_dir, staging, step, scheduler, extra, keep, algorithm_state=algorithm_state)
 
     def load_checkpoint(
         self, checkpoint: Checkpoint, optimizer: torch.optim.Optimizer, scheduler: Any
@@ -323,9 +334,16 @@ class DeepSpeedZeRO(Replicated):
         optimizer.zero_grad(set_to_none=True)
 
     def save_checkpoint(
-        self, out_dir: Path, step: int, optimizer: Any, scheduler: Any, keep: int, main: bool
+        self,
+        out_dir: Path,
+        step: int,
+        optimizer: Any,
+        scheduler: Any,
+        keep: int,
+        main: bool,
+        algorithm_state: dict[str, Any] | None = None,
     ) -> None:
-        AcceleratorCheckpoints(self.accelerator).save(out_dir, step, scheduler, keep, main)
+        AcceleratorCheckpoints(self.accelerator).save(out_dir, step, scheduler, keep, main, algorithm_state)
 
     def load_checkpoint(self, checkpoint: Checkpoint, optimizer: Any, scheduler: Any) -> int:
         self.check_resumable(checkpoint)
@@ -358,7 +376,15 @@ class AcceleratorCheckpoints:
     def __init__(self, accelerator: Any) -> None:
         self.accelerator = accelerator
 
-    def save(self, out_dir: Path, step: int, scheduler: Any, keep: int, main: bool) -> None:
+    def save(
+        self,
+        out_dir: Path,
+        step: int,
+        scheduler: Any,
+        keep: int,
+        main: bool,
+        algorithm_state: dict[str, Any] | None = None,
+    ) -> None:
         staging = staging_path(out_dir, step)
         if main:
             begin_checkpoint(out_dir, step)
@@ -367,7 +393,7 @@ class AcceleratorCheckpoints:
         self.accelerator.wait_for_everyone()
         if main:
             extra = {"format": ACCELERATE, "processes": self.accelerator.num_processes}
-            commit_checkpoint(out_dir, staging, step, scheduler, extra, keep)
+            commit_checkpoint(out_dir, staging, step, scheduler, extra, keep, algorithm_state=algorithm_state)
 
     def load(self, checkpoint: Checkpoint) -> int:
         state = read_trainer_state(checkpoint)

@@ -4,6 +4,7 @@ the mixture of an EMA of past policies), a policy gradient of the preference wit
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import torch
 
@@ -37,6 +38,14 @@ class NashMD(OnlineAlgorithm):
         decay = self.args.ema_decay
         for average, current in zip(self.ema.model.parameters(), self.policy.model.parameters(), strict=True):
             average.mul_(decay).add_(current.detach(), alpha=1 - decay)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The EMA opponent's weights: a resumed run continues the same average."""
+        return {} if self.ema is None else {"ema": self.ema.model.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.ema is not None and "ema" in state:
+            self.ema.model.load_state_dict(state["ema"])
 
     def start_step(self, step: int) -> None:
         # Once per optimizer step, not per micro-batch: the same EMA whatever the accumulation/processes.

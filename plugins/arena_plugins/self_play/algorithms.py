@@ -4,6 +4,7 @@ or the geometric mixture with the reference)."""
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -69,6 +70,16 @@ class SPPO(OnlineAlgorithm):
         """pi_t becomes the current policy every `iteration_steps` optimizer steps (not micro-batches)."""
         if self.previous is None or step % self.args.iteration_steps == 0:
             model = copy.deepcopy(self.policy.model).requires_grad_(False).eval()
+            self.previous = Policy(model, self.policy.tokenizer, f"{self.policy.source} (previous)")
+
+    def state_dict(self) -> dict[str, Any]:
+        """pi_t: a resumed run keeps the snapshot the interrupted one took, mid-iteration too."""
+        return {} if self.previous is None else {"previous": self.previous.model.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "previous" in state:
+            model = copy.deepcopy(self.policy.model).requires_grad_(False).eval()
+            model.load_state_dict(state["previous"])
             self.previous = Policy(model, self.policy.tokenizer, f"{self.policy.source} (previous)")
 
     def loss(self, prompts: list[str], micro_batch: MicroBatch = ONLY_MICRO_BATCH) -> StepOutput:
