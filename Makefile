@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml
 # Two workers (pytest-xdist; tests marked with one xdist_group share a worker: --dist loadgroup in
 # pyproject.toml). One test alone runs without workers: $(BIN)/pytest tests/path::name
 test: install
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --durations=25
 
 test-fast: install
 	$(BIN)/python -m pytest -n 2 -m "not slow"
