@@ -13,13 +13,14 @@ the completion starts where the two diverge (for a pair: the earlier of chosen's
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from arena.errors import ArenaError
+from arena.errors import ArenaError, RecipeKeyError
 from arena.generation.logprobs import right_padded_pairs
 from arena.policy import Policy, encode_conversation
 from arena.rows import Conversation, to_conversation
@@ -29,6 +30,10 @@ from arena.training.algorithm import CompletionBatch, PairBatch
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 PAIR_OPTIONAL = ("label",)  # P(chosen is preferred); 1.0 when the data has no label column
+# A policy's pairs may also weigh each row (`weight`, a positive number; 1.0 when the data has no such
+# column): the step's loss is then the weighted mean sum(w l) / sum(w) (`collate_pairs`). Judges do not
+# read it.
+PAIR_WEIGHT = "weight"
 COMPLETION_COLUMNS = ("prompt", "completion")
 
 
@@ -38,6 +43,7 @@ class PairExample:
     chosen_ids: tuple[int, ...]
     rejected_ids: tuple[int, ...]
     label: float = 1.0  # P(chosen is preferred); 1.0 for hard labels
+    weight: float = 1.0  # the row's weight in the step's weighted mean loss
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,8 @@ def tokenize_pairs(
         fitted_prompt, (good, bad), cut = fit_to_length(prompt, [good, bad], max_length)
         truncated += cut
         label = float(row.get("label", 1.0))
-        examples.append(PairExample(tuple(fitted_prompt), tuple(good), tuple(bad), label))
+        weight = float(row.get(PAIR_WEIGHT, 1.0))
+        examples.append(PairExample(tuple(fitted_prompt), tuple(good), tuple(bad), label, weight))
     return Tokenized(examples, truncated)
 
 
@@ -162,14 +169,38 @@ def fit_to_length(
     return prompt, completions, 1
 
 
+def check_pair_weights(rows: Sequence[dict[str, Any]], path: str, column: str, key: str = "data") -> None:
+    """Every row's `weight` (read from the file's `column`) is a finite positive number: one line naming
+    the file, row and column otherwise (a zero or negative weight has no weighted mean to take part in)."""
+    for index, row in enumerate(rows):
+        if PAIR_WEIGHT not in row:
+            continue
+        value = row[PAIR_WEIGHT]
+        number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        if number is None or not math.isfinite(number) or number <= 0:
+            raise RecipeKeyError(
+                key,
+                f"'{path}' row {index + 1}, column '{column}': expected a positive number, got {value!r}",
+            )
+
+
 def collate_pairs(
-    examples: Sequence[PairExample], pad_id: int, reference_logprobs: torch.Tensor | None
+    examples: Sequence[PairExample],
+    pad_id: int,
+    reference_logprobs: torch.Tensor | None,
+    weight_scale: float | None = None,
 ) -> PairBatch:
+    """A batch of pairs. With `weight_scale`, it carries weights w * weight_scale: a loss multiplied by
+    them and summed over the step's global batch of B pairs, then divided by B (the Trainer's reduction),
+    is sum(w l) / sum(w) when weight_scale = B / sum(w) over that batch (`PolicyCollator`)."""
     prompts = [e.prompt_ids for e in examples] * 2
     completions = [e.chosen_ids for e in examples] + [e.rejected_ids for e in examples]
     input_ids, attention_mask, completion_mask = right_padded_pairs(prompts, completions, pad_id)
     labels = torch.tensor([e.label for e in examples], dtype=torch.float32)
-    return PairBatch(input_ids, attention_mask, completion_mask, reference_logprobs, labels)
+    weights = None
+    if weight_scale is not None:
+        weights = torch.tensor([e.weight * weight_scale for e in examples], dtype=torch.float32)
+    return PairBatch(input_ids, attention_mask, completion_mask, reference_logprobs, labels, weights)
 
 
 def collate_completions(examples: Sequence[CompletionExample], pad_id: int) -> CompletionBatch:

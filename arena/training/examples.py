@@ -4,6 +4,12 @@ The order is a fixed function of (seed, step): epoch e is a seeded permutation o
 s takes the next `batch_size` positions of that stream. Resuming at step s therefore sees exactly the
 batches an uninterrupted run would, with no sampler state to save.
 
+Weighted pairs (a `weight` column): the step's loss is sum(w l) / sum(w) over its global batch. Every
+process computes the whole global batch's indices (`batch_indices`), so each knows that batch's total
+weight without communicating; the pairs it collates for the step then carry w x B / sum(w), and the
+Trainer's reduction (per-example losses summed over micro-batches and processes, divided by B) gives the
+weighted mean exactly, under gradient accumulation and any number of processes.
+
 `ExampleSource` is the same for every objective; what differs is its `collate` (indices -> a batch on
 the device). Policy algorithms get theirs from `load_examples` (pairs carry the frozen reference's
 log-probs, computed for every example in one pass before training: `cache_reference_logprobs`); a judge
@@ -12,6 +18,8 @@ builds its own (`arena.training.judges`).
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,8 +34,10 @@ from arena.training.data import (
     COMPLETION_COLUMNS,
     PAIR_COLUMNS,
     PAIR_OPTIONAL,
+    PAIR_WEIGHT,
     PairExample,
     Tokenized,
+    check_pair_weights,
     collate_completions,
     collate_pairs,
     tokenize_completions,
@@ -49,11 +59,15 @@ class ExampleSource:
         return len(self.examples)
 
     def batch_indices(self, step: int, batch_size: int, seed: int) -> list[int]:
+        """The global batch of `step`. Weighted pairs collated after this call are weighted relative to
+        this batch's total weight (the loop collates each step's micro-batches right after it)."""
         count = len(self.examples)
         indices = []
         for position in range(step * batch_size, (step + 1) * batch_size):
             epoch, offset = divmod(position, count)
             indices.append(self._permutation(seed, epoch)[offset])
+        if isinstance(self.collate_indices, PolicyCollator):
+            self.collate_indices.start_step(indices)
         return indices
 
     def _permutation(self, seed: int, epoch: int) -> list[int]:
@@ -79,6 +93,22 @@ class PolicyCollator:
     device: torch.device
     reference: Any = None  # a frozen Policy whose log-probs pair batches carry; released once they are cached
     reference_logprobs: torch.Tensor | None = None  # (examples, 2): chosen, rejected
+    # Weighted pairs: B / sum(w) of the current step's global batch (`start_step`); None: of all examples
+    # (held-out evaluation, callers outside the loop), so the mean over them is the weighted mean.
+    weight_scale: float | None = None
+
+    @functools.cached_property
+    def weighted(self) -> bool:
+        return self.kind == "pairs" and any(e.weight != 1.0 for e in self.examples)
+
+    @functools.cached_property
+    def _scale_of_all(self) -> float:
+        return len(self.examples) / math.fsum(e.weight for e in self.examples)
+
+    def start_step(self, indices: Sequence[int]) -> None:
+        """Weigh the pairs of the step whose global batch is `indices` against that batch's total weight."""
+        if self.weighted:
+            self.weight_scale = len(indices) / math.fsum(self.examples[i].weight for i in indices)
 
     def __call__(self, indices: Sequence[int]) -> Any:
         chosen = [self.examples[i] for i in indices]
@@ -90,7 +120,10 @@ class PolicyCollator:
         if self.reference_logprobs is not None:
             rows = self.reference_logprobs[list(indices)]
             reference = torch.cat([rows[:, 0], rows[:, 1]])
-        return to_device(collate_pairs(chosen, self.pad_id, reference), self.device)
+        scale = None
+        if self.weighted:  # unweighted pairs carry no weights: the plain mean, computed as before
+            scale = self.weight_scale if self.weight_scale is not None else self._scale_of_all
+        return to_device(collate_pairs(chosen, self.pad_id, reference, scale), self.device)
 
 
 def pair_collators(source: ExampleSource) -> list[PolicyCollator]:
@@ -156,8 +189,10 @@ def load_examples(
     columns = PAIR_COLUMNS if kind == "pairs" else COMPLETION_COLUMNS
     held_out_rows: list[dict[str, Any]] = []
     if recipe.data is not None:
-        optional = PAIR_OPTIONAL if kind == "pairs" else ()
+        optional = (*PAIR_OPTIONAL, PAIR_WEIGHT) if kind == "pairs" else ()
         rows = load_rows(recipe.data, columns, optional=optional)
+        if kind == "pairs":
+            check_pair_weights(rows, recipe.data.path, recipe.data.columns.get(PAIR_WEIGHT, PAIR_WEIGHT))
         rows, held_out_rows = split_by_prompt(rows, recipe.data.eval_fraction, recipe.training.seed)
         add_eos = True
     elif task is not None and kind == "pairs" and task.provides_pairs:
@@ -230,7 +265,8 @@ def _prompt_examples(recipe: Any, task: Task | None) -> ExampleSource:
 @torch.no_grad()
 def held_out_metrics(algorithm: Any, held_out: ExampleSource, batch_size: int) -> dict[str, Any]:
     """The algorithm's loss and logged metrics on the held-out examples, as means over examples (the
-    reduction the training log uses), in batches of `batch_size`."""
+    reduction the training log uses), in batches of `batch_size`. Weighted pairs carry w x N / sum(w) over
+    the N held-out pairs, so the loss is their weighted mean; the metrics stay plain means."""
     totals: dict[str, float] = {}
     count = len(held_out)
     for start in range(0, count, batch_size):

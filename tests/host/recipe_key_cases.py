@@ -135,6 +135,20 @@ matrix-game:
    judge: {name: oracle, args: {task: matrix-game, args: {actions: [red, green],
                                                           preferences: [[0.5, 0.9], [0.1, 0.5]]}}},
    training: *game}
+# Offline IPO on a game's own pairs (no data): `pairs` changes which pairs, and how much each weighs.
+ipo-dice: {kind: train, name: keys, algorithm: ipo, policy: $game, task: {name: dice, args: {pairs: preferred}},
+           training: &game-pairs {steps: 1, batch_size: 2, learning_rate: 0.05}}
+ipo-two-actions: {kind: train, name: keys, algorithm: ipo, policy: $game,
+                  task: {name: two-actions, args: {pairs: preferred}}, training: *game-pairs}
+ipo-order3: {kind: train, name: keys, algorithm: ipo, policy: $game, task: {name: order3, args: {pairs: preferred}},
+             training: *game-pairs}
+ipo-cycle3: {kind: train, name: keys, algorithm: ipo, policy: $game, task: {name: cycle3, args: {pairs: preferred}},
+             training: *game-pairs}
+ipo-raters3: {kind: train, name: keys, algorithm: ipo, policy: $game,
+              task: {name: raters3, args: {pairs: preferred}}, training: *game-pairs}
+ipo-matrix-game:
+  {kind: train, name: keys, algorithm: ipo, policy: $game, training: *game-pairs,
+   task: {name: matrix-game, args: {actions: [red, green], preferences: [[0.5, 0.8], [0.2, 0.5]], pairs: preferred}}}
 moves-sft:
   {kind: train, name: keys, algorithm: sft, policy: $moves, training: *text,
    task: {name: moves, args: {seed: 1, train_prompts: 4, eval_prompts: 3, reference: [0.5, 0.3, 0.2],
@@ -569,6 +583,13 @@ KEYS: dict[str, Proof] = {
     "tasks.matrix-game.preferences": changes("matrix-game", task__args__preferences=[[0.5, 0.6], [0.4, 0.5]]),
     "tasks.matrix-game.reference": changes("matrix-game", task__args__reference=[0.3, 0.7]),
     "tasks.matrix-game.prompt": changes("matrix-game", task__args__prompt="Choose."),
+    "tasks.dice.pairs": changes("ipo-dice", task__args__pairs="population"),
+    "tasks.two-actions.pairs": changes("ipo-two-actions", task__args__pairs="population"),
+    "tasks.order3.pairs": changes("ipo-order3", task__args__pairs="population"),
+    "tasks.cycle3.pairs": changes("ipo-cycle3", task__args__pairs="population"),
+    "tasks.raters3.pairs": changes("ipo-raters3", task__args__pairs="population"),
+    "tasks.raters3.reference": changes("ipo-raters3", task__args__reference=[0.2, 0.3, 0.5]),
+    "tasks.matrix-game.pairs": changes("ipo-matrix-game", task__args__pairs="population"),
     **{
         f"tasks.moves.{k}": changes("moves-sft", **{f"task__args__{k}": v})
         for k, v in {

@@ -174,7 +174,7 @@ def test_plugins_name_json_gives_the_args_as_data() -> None:
         "description": "a matrix game from the recipe",
     }
     args = {arg["name"]: arg for arg in entry["args"]}
-    assert list(args) == ["actions", "preferences", "reference", "prompt"]
+    assert list(args) == ["actions", "preferences", "reference", "prompt", "pairs"]
     assert args["actions"] == {
         "name": "actions",
         "type": "list[str]",

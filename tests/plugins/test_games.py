@@ -148,3 +148,44 @@ def test_three_rater_population_game_and_its_closed_form_equilibrium(host) -> No
     )
     assert lp.x[:3] == pytest.approx(RATERS3_NASH, abs=1e-8) and lp.x[3] == pytest.approx(0.5, abs=1e-9)
     assert game.reference == pytest.approx((1 / 3, 1 / 3, 1 / 3))
+
+
+def test_population_pairs_are_every_ordered_pair_weighted_by_the_reference(host) -> None:  # noqa: ANN001
+    """`pairs: population` is the law of a pair sampled from mu: (i, j), i != j, weight mu(i) mu(j), label
+    P[i][j]; the default stays IPO's D datasets (preferred pairs once, no weights)."""
+    from itertools import permutations
+
+    actions, mu = ("red", "green", "blue"), (0.6, 0.3, 0.1)
+    faces = {"red": (2, 4, 9), "green": (1, 6, 8), "blue": (3, 5, 7)}
+    expected = [
+        (
+            a,
+            b,
+            sum(x > y for x in faces[a] for y in faces[b]) / 9,
+            mu[actions.index(a)] * mu[actions.index(b)],
+        )
+        for a, b in permutations(actions, 2)
+    ]
+    rows = host.tasks.get("dice").build(GameArgs(pairs="population")).pairs_rows()
+    got = sorted((r["chosen"], r["rejected"], r["label"], r["weight"]) for r in rows)
+    assert [g[:2] for g in got] == [e[:2] for e in sorted(expected)]
+    assert [x for g in got for x in g[2:]] == pytest.approx(
+        [x for e in sorted(expected) for x in e[2:]], abs=1e-15
+    )
+    assert sum(r["weight"] for r in rows) == pytest.approx(1 - sum(m * m for m in mu), abs=1e-15)
+    assert GameArgs().pairs == "preferred"
+    preferred = host.tasks.get("dice").build(GameArgs()).pairs_rows()
+    assert all("weight" not in r for r in preferred) and len(preferred) == 3
+
+
+def test_matrix_game_population_pairs_use_its_reference(host) -> None:  # noqa: ANN001
+    from arena_plugins.games import MatrixGameArgs
+
+    args = MatrixGameArgs(
+        actions=["a", "b"], preferences=[[0.5, 0.8], [0.2, 0.5]], reference=[0.25, 0.75], pairs="population"
+    )
+    rows = host.tasks.get("matrix-game").build(args).pairs_rows()
+    assert [(r["chosen"], r["rejected"], r["label"], r["weight"]) for r in rows] == [
+        ("a", "b", 0.8, 0.1875),
+        ("b", "a", 0.2, 0.1875),
+    ]

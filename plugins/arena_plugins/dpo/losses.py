@@ -52,15 +52,23 @@ class _PairwiseLoss(Algorithm):
         return margin, metrics, chosen_nll
 
     @staticmethod
-    def with_chosen_nll(
-        losses: torch.Tensor, metrics: dict[str, torch.Tensor], chosen_nll: torch.Tensor, weight: float
+    def output(
+        batch: PairBatch,
+        losses: torch.Tensor,
+        metrics: dict[str, torch.Tensor],
+        chosen_nll: torch.Tensor,
+        rpo_alpha: float,
     ) -> StepOutput:
-        """RPO (Pang et al. 2024; TRL's `rpo_alpha`): add weight x the chosen completion's per-token NLL.
+        """RPO (Pang et al. 2024; TRL's `rpo_alpha`): add rpo_alpha x the chosen completion's per-token NLL.
         Keeps the chosen responses likely: without it, pushing rejected responses down can move the
-        probability onto responses in neither set (on a tiny model, an immediate end of sequence)."""
+        probability onto responses in neither set (on a tiny model, an immediate end of sequence).
+        Then each pair's loss is multiplied by its weight, when the pairs carry weights (PairBatch.weights:
+        the Trainer's mean of the products is the weighted mean of the losses); metrics stay unweighted."""
         metrics["chosen_nll"] = chosen_nll.detach()
-        if weight:
-            losses = losses + weight * chosen_nll
+        if rpo_alpha:
+            losses = losses + rpo_alpha * chosen_nll
+        if batch.weights is not None:
+            losses = losses * batch.weights.to(losses.device)
         return StepOutput(losses, metrics)
 
 
@@ -85,7 +93,7 @@ class DPO(_PairwiseLoss):
                 losses = (-(1 - eps) * F.logsigmoid(logits) + eps * F.logsigmoid(-logits)) / (1 - 2 * eps)
             else:  # hinge (SLiC): max(0, 1 - beta h)
                 losses = torch.relu(1 - logits)
-        return self.with_chosen_nll(losses, metrics, chosen_nll, self.args.rpo_alpha)
+        return self.output(batch, losses, metrics, chosen_nll, self.args.rpo_alpha)
 
 
 class IPO(_PairwiseLoss):
@@ -98,4 +106,4 @@ class IPO(_PairwiseLoss):
         h, metrics, chosen_nll = self.margins(batch)
         # With a soft label p (P(chosen preferred)), IPO's target margin is (2p - 1) / (2 tau); p = 1 gives 1/(2 tau).
         target = (2 * batch.labels.to(h.dtype) - 1) / (2 * self.args.tau)
-        return self.with_chosen_nll((h - target) ** 2, metrics, chosen_nll, self.args.rpo_alpha)
+        return self.output(batch, (h - target) ** 2, metrics, chosen_nll, self.args.rpo_alpha)

@@ -139,6 +139,9 @@ def game_corpus(repeats: int = 20) -> list[str]:
 
 
 GameName = Literal["dice", "two-actions", "order3", "cycle3", "raters3"]
+# A game's offline pairs: `preferred`, every ordered pair the matrix prefers once (the D datasets of IPO's
+# paper); `population`, every ordered pair of distinct actions weighted by mu(i) mu(j) (pairs sampled from mu).
+PairsKind = Literal["preferred", "population"]
 
 
 @dataclass
@@ -146,6 +149,7 @@ class GameArgs:
     """`args:` of a game task: optionally replace the reference policy mu."""
 
     reference: list[Annotated[float, Range(0, low_open=True)]] | None = None  # None: the game's own mu
+    pairs: PairsKind = "preferred"  # offline data: preferred pairs once, or every pair weighted mu(i) mu(j)
 
     def check(self) -> tuple[str, str] | None:
         if self.reference is not None and abs(sum(self.reference) - 1.0) > 1e-6:
@@ -173,8 +177,9 @@ class GameTask(Task):
     provides_game_rollouts = True
     completions_end_with_eos = False  # an action is one token; nothing follows it
 
-    def __init__(self, game: MatrixGame) -> None:
+    def __init__(self, game: MatrixGame, pairs: PairsKind = "preferred") -> None:
         self.game = game
+        self.pairs = pairs
         self.name = game.name
         self._completions: list[str] | None = None
         self._token_ids: list[int] | None = None
@@ -192,15 +197,30 @@ class GameTask(Task):
         set_action_distribution(policy, self.game.prompt, self._token_ids, self.game.reference)
 
     def pairs_rows(self, split: str = "train") -> list[dict[str, Any]]:
-        """Every ordered pair the matrix prefers (P > 1/2), labelled with P: the D datasets of IPO's paper.
-        A game has no held-out pairs: its one prompt is both splits."""
+        """The offline pairs, labelled with P (a game has no held-out pairs: its one prompt is both splits).
+
+        `preferred`: every ordered pair the matrix prefers (P > 1/2) once, the D datasets of IPO's paper.
+        `population`: every ordered pair (i, j) of distinct actions with weight mu(i) mu(j), the law of a
+        pair sampled from mu, so a weighted loss is its expectation under that sampling. The diagonal is
+        left out: a pair (i, i) has margin 0 and label 1/2 whatever the policy, so its loss is a constant."""
         if split != "train":
             return []
         texts = self._completions or list(self.game.actions)
+        mu = self.game.reference
         rows = []
         for i, row in enumerate(self.game.preferences):
             for j, p in enumerate(row):
-                if p > 0.5:
+                if self.pairs == "population" and i != j:
+                    rows.append(
+                        {
+                            "prompt": self.game.prompt,
+                            "chosen": texts[i],
+                            "rejected": texts[j],
+                            "label": p,
+                            "weight": mu[i] * mu[j],
+                        }
+                    )
+                elif self.pairs == "preferred" and p > 0.5:
                     rows.append(
                         {"prompt": self.game.prompt, "chosen": texts[i], "rejected": texts[j], "label": p}
                     )
@@ -255,7 +275,7 @@ class GameTask(Task):
 
 
 def build_game(name: str, args: GameArgs) -> GameTask:
-    return GameTask(_game_with_reference(GAMES[name], args))
+    return GameTask(_game_with_reference(GAMES[name], args), args.pairs)
 
 
 def _game_with_reference(game: MatrixGame, args: GameArgs) -> MatrixGame:
@@ -278,6 +298,7 @@ class MatrixGameArgs:
     preferences: list[list[Annotated[float, Range(0, 1)]]]  # P[i][j] = P(action i beats j), P + P^T = 1
     reference: list[Annotated[float, Range(0, low_open=True)]] | None = None  # default: uniform
     prompt: str = GAME_PROMPT  # the one fixed prompt the actions answer
+    pairs: PairsKind = "preferred"  # offline data: preferred pairs once, or every pair weighted mu(i) mu(j)
 
     def check(self) -> tuple[str, str] | None:
         k = len(self.actions)
@@ -304,7 +325,8 @@ def build_matrix_game(args: MatrixGameArgs) -> GameTask:
     k = len(args.actions)
     reference = tuple(args.reference) if args.reference is not None else tuple([1 / k] * k)
     preferences = tuple(tuple(float(x) for x in row) for row in args.preferences)
-    return GameTask(MatrixGame("matrix-game", tuple(args.actions), preferences, reference, args.prompt))
+    game = MatrixGame("matrix-game", tuple(args.actions), preferences, reference, args.prompt)
+    return GameTask(game, args.pairs)
 
 
 def _game_factory(name: str) -> Callable[[GameArgs], GameTask]:
