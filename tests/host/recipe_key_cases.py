@@ -121,6 +121,25 @@ ppo-text:
                                                   dtype: fp32, trust_remote_code: false}},
    generation: {max_new_tokens: 4, temperature: 0.9, top_p: 0.95, top_k: 20},
    training: &text {steps: 2, batch_size: 2, learning_rate: 0.001}}
+grpo:
+  {kind: train, name: keys, algorithm: grpo, policy: $game,
+   args: {samples: 3, beta: 0.1, kl_estimator: k3, scale_rewards: group, epochs: 2, clip_low: 0.001,
+          clip_high: 0.001},
+   task: {name: dice, args: {reference: [0.5, 0.3, 0.2]}},
+   judge: {name: reward-table, args: {rewards: {red: 1.0, green: 0.2}, default: 0.5}}, training: *game}
+grpo-text:
+  {kind: train, name: keys, algorithm: grpo, args: {samples: 2}, policy: $moves,
+   task: {name: moves, args: *moves-small}, judge: {name: reward-model, args: *classifier},
+   generation: {max_new_tokens: 12}, training: *text}
+rloo:
+  {kind: train, name: keys, algorithm: rloo, policy: $game, args: {samples: 3, beta: 0.1, epochs: 2, clip: 0.001},
+   task: {name: dice, args: {reference: [0.5, 0.3, 0.2]}},
+   judge: {name: reward-table, args: {rewards: {red: 1.0, green: 0.2}, default: 0.5}}, training: *game}
+rloo-rules:
+  {kind: train, name: keys, algorithm: rloo, policy: $game, task: {name: two-actions, args: {reference: [0.6, 0.4]}},
+   judge: {name: rule-reward, args: {rules: [{pattern: "^ye", reward: 1.0}], default: 0.0, match: search,
+                                     strip: true}},
+   training: *game}
 online-text:
   {kind: train, name: keys, algorithm: online-ipo, args: {tau: 0.1}, policy: $moves,
    task: {name: moves, args: *moves-small}, judge: {name: moves-oracle, args: {matrix: dice}},
@@ -443,6 +462,20 @@ KEYS: dict[str, Proof] = {
     "algorithms.sppo.eta": changes("sppo", args__eta=1.0),
     "algorithms.sppo.samples": changes("sppo", args__samples=2),
     "algorithms.sppo.iteration_steps": changes("sppo", args__iteration_steps=2),
+    "algorithms.grpo.samples": changes("grpo", args__samples=2),
+    "algorithms.grpo.beta": changes("grpo", args__beta=0.5),
+    "algorithms.grpo.kl_estimator": changes("grpo", args__kl_estimator="k2"),
+    "algorithms.grpo.scale_rewards": changes("grpo", args__scale_rewards="none"),
+    "algorithms.grpo.loss_type": changes("grpo-text", args__loss_type="token"),  # one-token actions: equal
+    "algorithms.grpo.epochs": changes("grpo", args__epochs=1),
+    "algorithms.grpo.clip_low": changes("grpo", args__clip_low=0.5),
+    "algorithms.grpo.clip_high": changes("grpo", args__clip_high=0.5),
+    "algorithms.grpo.reward": changes("grpo", args__reward="pairwise"),
+    "algorithms.rloo.samples": changes("rloo", args__samples=2),
+    "algorithms.rloo.beta": changes("rloo", args__beta=0.5),
+    "algorithms.rloo.epochs": changes("rloo", args__epochs=1),
+    "algorithms.rloo.clip": changes("rloo", args__clip=0.5),
+    "algorithms.rloo.reward": changes("rloo", args__reward="pairwise"),
     "algorithms.ppo.tau": changes("ppo", args__tau=0.5),
     "algorithms.ppo.samples": changes("ppo", args__samples=1),
     "algorithms.ppo.epochs": changes("ppo", args__epochs=1),
@@ -460,6 +493,11 @@ KEYS: dict[str, Proof] = {
     "judges.oracle.args": changes("matrix-game", judge__args__args__preferences=[[0.5, 0.6], [0.4, 0.5]]),
     "judges.reward-table.rewards": changes("ppo", judge__args__rewards={"no": 1.0}),
     "judges.reward-table.default": changes("ppo", judge__args__default=0.5),
+    "judges.rule-reward.rules.pattern": changes("rloo-rules", judge__args__rules__0__pattern="no"),
+    "judges.rule-reward.rules.reward": changes("rloo-rules", judge__args__rules__0__reward=3.0),
+    "judges.rule-reward.default": changes("rloo-rules", judge__args__default=0.5),
+    "judges.rule-reward.match": changes("rloo-rules", judge__args__match="fullmatch"),
+    "judges.rule-reward.strip": changes("rloo-rules", judge__args__strip=False),  # " yes" has no ^ye
     "judges.reward-model.path": changes("ppo-text", judge__args__path=model("rm2")),
     "judges.reward-model.batch_size": read("ppo-text", RewardModelArgs, BATCHING, judge__args__batch_size=1),
     "judges.reward-model.max_length": changes("ppo-text", judge__args__max_length=8),

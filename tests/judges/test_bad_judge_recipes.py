@@ -96,7 +96,7 @@ def test_unknown_judge_is_named_with_the_installed_ones(tmp_path: Path) -> None:
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == (
         "recipe.yaml: judge: unknown judge 'reward-modle' (did you mean 'reward-model'?); "
-        "expected one of: llm, openai, oracle, preference-model, reward-model, vllm\n"
+        "expected one of: llm, openai, oracle, preference-model, reward-model, rule-reward, vllm\n"
     )
 
 
@@ -142,7 +142,7 @@ judge: {judge}
         (
             "{name: oracle, args: {task: cycle4}}",
             "judge.args.task: unknown task 'cycle4' (did you mean 'cycle3'?); expected one of: cycle3, dice, "
-            "matrix-game, order3, two-actions",
+            "matrix-game, order3, raters3, two-actions",
         ),
     ],
 )

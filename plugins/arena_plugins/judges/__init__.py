@@ -1,5 +1,5 @@
-"""Judges: reward model, pairwise preference model, LLM-as-judge and verdict judges (an OpenAI-compatible
-endpoint, a local vLLM engine). Registration and args only.
+"""Judges: reward model, pairwise preference model, LLM-as-judge, verdict judges (an OpenAI-compatible
+endpoint, a local vLLM engine) and rule-based rewards. Registration and args only.
 
 Each judge's config class is its `args:` where a judge is used (`judge: {name, args}` in train and
 tournament recipes). The trainable ones name a second class, `TrainingArgs`, which is what the `args:`
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
 from arena.api import ModelRef, Range, Register, VLLMBackendConfig, hookimpl
+from arena_plugins.judges.rules import RuleRewardArgs
 
 Dtype = Literal["auto", "fp32", "bf16", "fp16"]
 Positive = Range(0, low_open=True)
@@ -273,4 +274,10 @@ def register_judges(register: Register) -> None:
         "arena_plugins.judges.vllm_judge:VLLMJudge",
         config=VLLMJudgeArgs,
         description="a local judge model in one vLLM engine: reasons, then an Arena-Hard verdict",
+    )
+    register(
+        "rule-reward",
+        "arena_plugins.judges.rules:RuleReward",
+        config=RuleRewardArgs,
+        description="rewards from regular-expression rules over the response (verifiable rewards); pointwise",
     )
