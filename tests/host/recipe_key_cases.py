@@ -106,6 +106,14 @@ online-dpo-vllm: {kind: train, name: keys, algorithm: online-dpo, args: {beta: 0
                   generation: {backend: vllm}, training: *game}
 sppo: {kind: train, name: keys, algorithm: sppo, args: {eta: 2.0, samples: 3, iteration_steps: 1}, policy: $game,
        task: dice, training: *game}
+inpo: {kind: train, name: keys, algorithm: inpo, args: {tau: 0.2, eta: 2.0, iteration_steps: 2}, policy: $game,
+       task: raters3, training: *game}
+mpo: {kind: train, name: keys, algorithm: mpo, args: {tau: 0.2, eta: 5.0, iteration_steps: 2, magnet_every: 1},
+      policy: $game, task: raters3, training: *game}
+egpo: {kind: train, name: keys, algorithm: egpo, args: {tau: 0.2, eta: 2.0, iteration_steps: 2}, policy: $game,
+       task: raters3, training: *game}
+nash-mp: {kind: train, name: keys, algorithm: nash-mp, args: {beta: 0.2, eta: 5.0, iteration_steps: 2},
+          policy: $game, task: raters3, training: *game}
 ppo:
   {kind: train, name: keys, algorithm: ppo, policy: $game,
    args: {tau: 0.1, samples: 2, epochs: 2, clip: 0.001, value_clip: 0.001, value_coefficient: 0.3,
@@ -462,6 +470,19 @@ KEYS: dict[str, Proof] = {
     "algorithms.sppo.eta": changes("sppo", args__eta=1.0),
     "algorithms.sppo.samples": changes("sppo", args__samples=2),
     "algorithms.sppo.iteration_steps": changes("sppo", args__iteration_steps=2),
+    "algorithms.inpo.tau": changes("inpo", args__tau=0.1),
+    "algorithms.inpo.eta": changes("inpo", args__eta=3.0),
+    "algorithms.inpo.iteration_steps": changes("inpo", args__iteration_steps=3),
+    "algorithms.mpo.tau": changes("mpo", args__tau=0.1),
+    "algorithms.mpo.eta": changes("mpo", args__eta=10.0),
+    "algorithms.mpo.iteration_steps": changes("mpo", args__iteration_steps=3),
+    "algorithms.mpo.magnet_every": changes("mpo", args__magnet_every=0),
+    "algorithms.egpo.tau": changes("egpo", args__tau=0.1),
+    "algorithms.egpo.eta": changes("egpo", args__eta=3.0),
+    "algorithms.egpo.iteration_steps": changes("egpo", args__iteration_steps=3),
+    "algorithms.nash-mp.beta": changes("nash-mp", args__beta=0.1),
+    "algorithms.nash-mp.eta": changes("nash-mp", args__eta=10.0),
+    "algorithms.nash-mp.iteration_steps": changes("nash-mp", args__iteration_steps=3),
     "algorithms.grpo.samples": changes("grpo", args__samples=2),
     "algorithms.grpo.beta": changes("grpo", args__beta=0.5),
     "algorithms.grpo.kl_estimator": changes("grpo", args__kl_estimator="k2"),
