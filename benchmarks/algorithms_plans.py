@@ -145,31 +145,31 @@ ALGORITHMS: tuple[Plan, ...] = (
         "rloo",
         lambda tau: {"samples": 4, "beta": tau, "reward": "pairwise"},
         PI_STAR,
-        {"samples": 4, "beta": 0.1},
+        {"samples": 4, "beta": 0.5},
         "reward-model",
         game_lr=ITERATED_GAME_LR,
-        note="KL in the reward, leave-one-out baseline: unbiased, fixed point mu exp(P pi / beta) = pi*_tau",
+        note="games: unbiased, fixed point mu exp(P pi / beta) = pi*_tau; moves: beta 0.5 as PPO's tau",
     ),
     Plan(
         "grpo",
         lambda tau: {"samples": 4, "beta": tau, "reward": "pairwise"},
         "none: GRPO's standardised advantage moves its fixed point",
-        {"samples": 4, "beta": 0.1},
+        {"samples": 4, "beta": 0.5},
         "reward-model",
         game_lr=ITERATED_GAME_LR,
-        note="the paper's defaults (std-scaled group advantages, k3 KL in the loss) with beta = tau",
+        note="the paper's std-scaled group advantages and k3 KL in the loss; games: beta = tau; moves: 0.5",
     ),
-    # issue 19: the last-iterate methods, eta tau = 0.5 (1 for MPO), 10 steps per iteration (docs/last-iterate.md)
+    # issue 19: the last-iterate methods, eta tau = 0.5, 10 steps per iteration (docs/last-iterate.md)
     Plan(
         "mpo",
-        lambda tau: {"tau": tau, "eta": 1.0 / tau, "iteration_steps": 10},
+        lambda tau: {"tau": tau, "eta": 0.5 / tau, "iteration_steps": 10},
         PI_STAR,
-        {"tau": 0.1, "eta": 10.0, "iteration_steps": 20},
+        {"tau": 0.1, "eta": 5.0, "iteration_steps": 20},
         "preference-model",
         game_lr=ITERATED_GAME_LR,
         # With the magnet fixed at mu, MPO's step [pi_t mu^(eta tau) exp(eta P pi_t)]^(1 / (1 + eta tau)) is
-        # INPO's with step eta / (1 + eta tau): at eta tau = 1 it is INPO's at eta tau = 1/2, the same update.
-        note="magnet fixed at mu (magnet_every 0), target pi*_tau; at eta tau = 1 its step is INPO's at 1/2",
+        # INPO's with step eta / (1 + eta tau): at eta tau = 1/2 here, INPO's at eta tau = 1/3.
+        note="magnet fixed at mu (magnet_every 0), target pi*_tau; its step is INPO's at eta / (1 + eta tau)",
     ),
     Plan(
         "inpo",
