@@ -66,6 +66,8 @@ _LAZY: dict[str, str] = {
     "PluginSpec": "arena.tournament.executor",
     "Policy": "arena.policy",
     "Responses": "arena.training.rollouts",
+    "buffers_from_state": "arena.training.rollout_buffers",
+    "buffers_state": "arena.training.rollout_buffers",
     "Rollouts": "arena.training.rollouts",
     "Sample": "arena.generation.base",
     "SamplingSettings": "arena.generation.base",
@@ -175,6 +177,7 @@ if TYPE_CHECKING:
     from arena.training.judges import JudgeObjective, JudgeTrainContext
     from arena.training.online import OnlineAlgorithm, online_metrics, split_responses
     from arena.training.pair_scoring import pair_logprobs
+    from arena.training.rollout_buffers import buffers_from_state, buffers_state
     from arena.training.rollouts import ActionSampler, Responses, Rollouts
 
 
@@ -240,6 +243,8 @@ __all__ = [
     "best_and_tied",
     "check_batch",
     "check_texts",
+    "buffers_from_state",
+    "buffers_state",
     "completion_lengths",
     "csv_text",
     "encode_prompts",

@@ -1,10 +1,11 @@
-"""Algorithms that keep state between steps resume exactly: SPPO's frozen pi_t and Nash-MD's EMA opponent
-are saved in every checkpoint (`algorithm.pt`) and handed back on `--resume`.
+"""Algorithms that keep state between steps resume exactly: SPPO's frozen pi_t, Nash-MD's EMA opponent,
+EGPO's anchor and half step, PPO's rollout with an epoch left are saved in every checkpoint
+(`algorithm.pt`) and handed back on `--resume`.
 
-Killed after a checkpoint taken mid-iteration (SPPO takes pi_t every 25 steps; the checkpoint is at step
-10), a resumed run that re-took the snapshot at its restart would judge against another opponent from
-there on, and its weights would differ from the uninterrupted run's. Bit-equality is what torch gives for
-the same operations in the same order on one machine.
+Killed after the checkpoint of step 5 (mid-iteration for SPPO, in EGPO's full phase, between PPO's two
+epochs of one rollout), a resumed run that re-took its snapshots or drew a new rollout at its restart would
+train on other opponents or samples from there on, and its weights would differ from the uninterrupted
+run's. Bit-equality is what torch gives for the same operations in the same order on one machine.
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ algorithm: {algorithm}
 args: {args}
 policy: {model}
 task: dice
+{judge}
 training:
-  steps: 60
+  steps: 30
   batch_size: 32
   learning_rate: 0.003
   schedule: constant
-  save_every: 10
+  save_every: 5
   log_every: 10
   seed: 5
 """
@@ -41,13 +43,22 @@ training:
 CASES = {
     "sppo": "{eta: 1.0, samples: 2, iteration_steps: 25}",
     "nash-md": "{tau: 0.1, beta: 0.25, opponent: ema, ema_decay: 0.9}",
+    "egpo": "{tau: 0.1, eta: 5.0, iteration_steps: 4}",
+    "ppo": "{tau: 0.1, epochs: 2}",
 }
+SAVED = {"sppo": {"previous"}, "nash-md": {"ema"}, "egpo": {"anchor", "opponent"}, "ppo": {"rollout_buffers"}}
+REWARDS = "judge: {name: reward-table, args: {rewards: {red: 1.0, green: 0.0, blue: 0.5}}}"
 
 
 def write_run(directory: Path, model: Path, algorithm: str) -> None:
     directory.mkdir(parents=True)
     (directory / "recipe.yaml").write_text(
-        RECIPE.format(algorithm=algorithm, args=CASES[algorithm], model=model)
+        RECIPE.format(
+            algorithm=algorithm,
+            args=CASES[algorithm],
+            model=model,
+            judge=REWARDS if algorithm == "ppo" else "",
+        )
     )
 
 
@@ -61,12 +72,12 @@ def test_a_run_killed_mid_iteration_resumes_with_the_algorithm_state(
     write_run(killed, game_model_dir, algorithm)
     assert run_arena(["train", "recipe.yaml"], cwd=whole, env=env).returncode == 0
 
-    checkpoint = kill_train_after_checkpoint(killed, 10, env=env)
+    checkpoint = kill_train_after_checkpoint(killed, 5, env=env)
     state = torch.load(checkpoint / ALGORITHM_FILE, weights_only=True)
-    assert set(state) == {"previous" if algorithm == "sppo" else "ema"}
+    assert set(state) == SAVED[algorithm]
     resumed = run_arena(["train", "recipe.yaml", "--resume"], cwd=killed, env=env)
     assert resumed.returncode == 0, resumed.stderr
-    assert json.loads((killed / "runs" / "run" / "summary.json").read_text())["resumed_from_step"] >= 10
+    assert json.loads((killed / "runs" / "run" / "summary.json").read_text())["resumed_from_step"] >= 5
 
     final_whole = load_file(whole / "runs" / "run" / "final" / "model.safetensors")
     final_killed = load_file(killed / "runs" / "run" / "final" / "model.safetensors")

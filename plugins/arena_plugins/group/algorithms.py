@@ -12,7 +12,9 @@ A rollout is reused for `epochs` consecutive optimizer steps, as PPO's: one per 
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -24,6 +26,8 @@ from arena.api import (
     Responses,
     StepOutput,
     TrainContext,
+    buffers_from_state,
+    buffers_state,
 )
 from arena_plugins.group import GRPOArgs, RLOOArgs
 from arena_plugins.group.losses import (
@@ -67,8 +71,16 @@ class GroupAlgorithm(OnlineAlgorithm):
         if self.args.reward == "auto":
             self.pairwise = not isinstance(self.judge, PointwiseJudge)
 
+    @abc.abstractmethod
     def advantages(self, rewards: torch.Tensor, kl: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """(B,) the advantage of each sample, from its reward and its summed log(pi_old / mu)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Rollouts with epochs left: a run resumed between a rollout's epochs continues on its samples."""
+        return buffers_state(self.buffers)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.buffers = buffers_from_state(state, Rollout)
 
     def rollout_for(self, prompts: list[str], micro_batch: MicroBatch) -> Rollout:
         buffer = self.buffers.get(micro_batch.index)

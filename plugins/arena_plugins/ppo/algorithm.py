@@ -23,6 +23,8 @@ from arena.api import (
     Responses,
     StepOutput,
     TrainContext,
+    buffers_from_state,
+    buffers_state,
 )
 from arena_plugins.ppo import PPOArgs
 
@@ -60,6 +62,13 @@ class PPO(OnlineAlgorithm):
         model.add_module(HEAD, torch.nn.Linear(hidden, 1).to(self.policy.device))
         torch.nn.init.zeros_(getattr(model, HEAD).weight)
         torch.nn.init.zeros_(getattr(model, HEAD).bias)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Rollouts with epochs left: a run resumed between a rollout's epochs continues on its samples."""
+        return buffers_state(self.buffers)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.buffers = buffers_from_state(state, Rollout)
 
     def before_save(self) -> None:
         for name in (HEAD, VALUE_MODEL):
