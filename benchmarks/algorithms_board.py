@@ -348,6 +348,19 @@ def moves_reading(rows: Sequence[dict[str, Any]], reference: str) -> list[str]:
             f"Exploitability of the played moves (moves task, its tau): lowest {low['model']} "
             f"{low['exploitability']:.4f}, highest {high['model']} {high['exploitability']:.4f}."
         )
+    formed = [row for row in rows if row.get("malformed") is not None]
+    if formed:
+        worst = max(formed, key=lambda row: row["malformed"])
+        best = min(formed, key=lambda row: row["malformed"])
+        lines.append(
+            f"Malformed answers (the oracle counts them as losses): most {worst['model']} {worst['malformed']:.3f}, "
+            f"fewest {best['model']} {best['malformed']:.3f}"
+            + (
+                f"; the reference {base['malformed']:.3f}."
+                if base is not None and base.get("malformed") is not None
+                else "."
+            )
+        )
     return lines
 
 

@@ -219,6 +219,7 @@ def test_readme_reads_its_numbers_from_the_files_beside_it(tmp_path: Path) -> No
     assert f"{ratings} 0.4 | 0.25 | 0.35 | 0.05 | 0.03 |" in text  # moves.json's numbers beside the ratings
     assert "1 of 1 trained policies have an Elo interval wholly above its" in text
     assert "lowest nash-md 0.0300, highest reference 0.2000" in text
+    assert "most reference 0.250, fewest nash-md 0.050; the reference 0.250." in text
     assert (
         "| nash-md | {tau: 0.1, beta: 0.0} | 0.0006 | pi*_tau | {tau: 0.1, beta: 0.125} | preference-model |"
         in text
