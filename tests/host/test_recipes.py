@@ -194,7 +194,7 @@ MALFORMED: list[tuple[str, str, str, str, str]] = [
         TOURNAMENT,
         "game: dice",
         "game: poker",
-        "judge.args.game: expected one of 'dice', 'two-actions', 'order3', 'cycle3', got 'poker'",
+        "judge.args.game: expected one of 'dice', 'two-actions', 'order3', 'cycle3', 'raters3', got 'poker'",
     ),
     (
         "backend-takes-no-args",
