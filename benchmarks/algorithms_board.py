@@ -178,7 +178,7 @@ def write_table(rows: Sequence[dict[str, Any]], game: Game, directory: Path) -> 
 
 
 # Values are clipped here before a log axis: a run that sits exactly on pi*_tau has 0 there.
-LOG_FLOOR = 1e-6
+LOG_FLOOR = 1e-9
 
 
 def plot_game(curves: dict[str, Curve], game: Game, path: Path) -> None:
@@ -298,6 +298,10 @@ def _interval(row: dict[str, Any], key: str, digits: int) -> str:
     return value if low is None or high is None else f"{value} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
+def _share(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
 def moves_table(rows: Sequence[dict[str, Any]], moves: Sequence[str]) -> str:
     header = (
         "| rank | model | Nash rating [95% CI] | Elo [95% CI] | tied for top (Nash) | win rate | "
@@ -314,9 +318,10 @@ def moves_table(rows: Sequence[dict[str, Any]], moves: Sequence[str]) -> str:
             _interval(row, "elo", 1),
             "yes" if row.get("tied_for_top") else "",
             f"{row['win_rate']:.3f}",
-            *(_cell(row.get(move.lower())) for move in moves),
-            _cell(row.get("malformed")),
-            _cell(row.get("exploitability")),
+            *(
+                _share(row.get(key))
+                for key in (*(move.lower() for move in moves), "malformed", "exploitability")
+            ),
         ]
         body.append("| " + " | ".join(cells) + " |")
     return "\n".join([header, rule, *body]) + "\n"

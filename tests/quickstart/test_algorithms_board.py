@@ -216,7 +216,9 @@ def test_readme_reads_its_numbers_from_the_files_beside_it(tmp_path: Path) -> No
     assert "pi*_tau = (0.439, 0.322, 0.238), Nash equilibrium of P = (0.500, 0.200, 0.300)" in text
     assert board.markdown_table(rows) in text
     ratings = "| 1 | nash-md | 0.0000 [-0.0100, 0.0000] | 1050.0 [1040.0, 1060.0] | yes | 0.620 |"
-    assert f"{ratings} 0.4 | 0.25 | 0.35 | 0.05 | 0.03 |" in text  # moves.json's numbers beside the ratings
+    assert (
+        f"{ratings} 0.400 | 0.250 | 0.350 | 0.050 | 0.030 |" in text
+    )  # moves.json's numbers beside the ratings
     assert "1 of 1 trained policies have an Elo interval wholly above its" in text
     assert "lowest nash-md 0.0300, highest reference 0.2000" in text
     assert "most reference 0.250, fewest nash-md 0.050; the reference 0.250." in text
