@@ -47,11 +47,14 @@ from algorithms_plans import (  # noqa: E402
     GAME_TAUS,
     MOVES_BUDGET,
     MOVES_TASK,
+    OFFLINE_GAME_BATCH,
+    OFFLINE_PAIRS,
+    OFFLINE_TASK_ARGS,
+    PI_STAR,
     QUICK_GAME_BUDGET,
     QUICK_MOVES_BUDGET,
     Budget,
     Plan,
-    offline_pairs,
 )
 
 from arena.io import atomic_write_text  # noqa: E402
@@ -135,13 +138,13 @@ def game_recipe(plan: Plan, game: str, budget: Budget, out: Path) -> dict[str, A
         "algorithm": plan.algorithm,
         "args": plan.game_args(GAME_TAUS[game]),
         "policy": GAME_MODEL,
-        "task": {"name": game, "args": offline_pairs()[0] if plan.offline else {}},
+        "task": {"name": game, "args": dict(OFFLINE_TASK_ARGS) if plan.offline else {}},
     }
     if plan.game_judge is not None:
         recipe["judge"] = plan.game_judge(game)
     recipe["training"] = {
         "steps": budget.steps,
-        "batch_size": offline_pairs()[1] if plan.offline else budget.batch,
+        "batch_size": OFFLINE_GAME_BATCH if plan.offline else budget.batch,
         "learning_rate": plan.game_lr,
         # Online runs are sampled: a decaying rate lets them settle. Offline ones are full batch.
         "schedule": "constant" if plan.offline else "linear",
@@ -203,7 +206,16 @@ def games_board(
             curve = read_curve(out / name / plan.algorithm / "metrics.jsonl")
             curves[plan.algorithm] = curve
             rows.append(
-                summary_row(plan.algorithm, curve, game, plan.target, seconds[f"{name}/{plan.algorithm}"])
+                summary_row(
+                    plan.algorithm,
+                    curve,
+                    game,
+                    plan.target,
+                    seconds[f"{name}/{plan.algorithm}"],
+                    plan.own_target(game)
+                    if plan.own_target
+                    else (game.equilibrium() if plan.target == PI_STAR else None),
+                )
             )
         write_table(rows, game, publish)
         plot_game(curves, game, publish / f"{name}.png")
@@ -389,7 +401,7 @@ def main() -> None:
         taus=GAME_TAUS,
         games=games,
         game_budget=game_budget,
-        offline_pairs=offline_pairs()[2],
+        offline_pairs=OFFLINE_PAIRS,
         moves_budget=moves_budget,
         moves_dir=options.publish / "moves",
         moves=moves,

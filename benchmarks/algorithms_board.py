@@ -45,6 +45,31 @@ class Game:
         return max_entropy_nash(self.preferences)
 
 
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    weights = np.exp(logits - logits.max())
+    return weights / weights.sum()
+
+
+def mixture_point(game: Game, beta: float) -> np.ndarray:
+    """IPO-MD's (and Nash-MD's with mixture weight beta) fixed point: pi = softmax(log mu + P pi_beta / tau),
+    pi_beta proportional to pi^(1 - beta) mu^beta; damped fixed-point steps, checked to 1e-10."""
+    log_mu = np.log(game.reference)
+    pi = game.reference.copy()
+    for _ in range(20000):
+        mixture = _softmax((1 - beta) * np.log(pi) + beta * log_mu)
+        pi = 0.8 * pi + 0.2 * _softmax(log_mu + game.preferences @ mixture / game.tau)
+    mixture = _softmax((1 - beta) * np.log(pi) + beta * log_mu)
+    residual = np.max(np.abs(pi - _softmax(log_mu + game.preferences @ mixture / game.tau)))
+    if residual > 1e-10:
+        raise ArithmeticError(f"{game.name}: the mixture point did not converge (residual {residual:.1e})")
+    return pi
+
+
+def population_ipo_limit(game: Game) -> np.ndarray:
+    """Offline IPO's limit on `pairs: population`: pi proportional to mu exp(P mu / tau) (docs/training.md)."""
+    return _softmax(np.log(game.reference) + game.preferences @ game.reference / game.tau)
+
+
 @dataclass(frozen=True)
 class Curve:
     """One run's logged iterates: steps (n,) and the action distributions (n, actions)."""
@@ -88,7 +113,12 @@ def tail(curve: Curve) -> np.ndarray:
 
 
 def summary_row(
-    algorithm: str, curve: Curve, game: Game, target: str, seconds: float | None
+    algorithm: str,
+    curve: Curve,
+    game: Game,
+    target: str,
+    seconds: float | None,
+    own_target: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """One row of a game's table: the last iterate and the last quarter's mean, measured against
     pi*_tau (distance, exploitability) and against the Nash equilibrium of P (distance)."""
@@ -98,6 +128,10 @@ def summary_row(
     return {
         "algorithm": algorithm,
         "target": target,
+        # the distance of the last iterate to the algorithm's own fixed point, where it is known
+        "final_distance_to_own_target": None
+        if own_target is None
+        else float(np.max(np.abs(last - own_target))),
         "steps": int(curve.steps[-1]),
         "final_probs": [float(x) for x in last],
         "final_distance": float(np.max(np.abs(last - star))),
@@ -123,6 +157,7 @@ def _cell(value: Any) -> str:
 MARKDOWN_COLUMNS = (
     ("algorithm", "algorithm"),
     ("target", "its target"),
+    ("final_distance_to_own_target", "last: dist to its target"),
     ("final_probs", "last iterate"),
     ("final_distance", "last: dist to pi*"),
     ("final_exploitability", "last: exploitability"),
@@ -270,6 +305,19 @@ def game_reading(rows: Sequence[dict[str, Any]]) -> list[str]:
         )
         + "."
     )
+    own = [
+        row
+        for row in rows
+        if row["target"] != "pi*_tau" and row.get("final_distance_to_own_target") is not None
+    ]
+    if own:
+        lines.append(
+            "Other targets, distance of the last iterate to its own: "
+            + ", ".join(
+                f"{r['algorithm']} {r['final_distance_to_own_target']:.4f} ({r['target']})" for r in own
+            )
+            + "."
+        )
     unregularised = [row for row in rows if row["target"].startswith("none")]
     if unregularised:
         lines.append(
@@ -456,10 +504,10 @@ def readme_text(
         "exploitability "
         "(`arena.api.exploitability`, 0 exactly at pi*_tau) and the max-abs distance to pi*_tau "
         "(`arena.api.regularized_nash`). Algorithms without a regularised-Nash target, run for comparison: "
-        f"{', '.join(no_target)}; ipo-md's own fixed point is the mixture point, offline IPO's the limit of its "
-        "pairs. 'Last-quarter mean' averages the iterates logged in the last quarter of the run: a run that "
-        "settled has mean = last iterate and a spread near 0; one that circles has a mean nearer the centre "
-        "than its last iterate.\n",
+        f"{', '.join(no_target)}; ipo-md's own fixed point is its mixture point, offline IPO's the limit of its "
+        "pairs (both solved; the table's distance to its target is to them). 'Last-quarter mean' averages the "
+        "iterates logged in the last quarter of the run: a run that settled has mean = last iterate and a "
+        "spread near 0; one that circles has a mean nearer the centre than its last iterate.\n",
     ]
     for name, data in games.items():
         game = data["game"]

@@ -10,6 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+from algorithms_board import Game, mixture_point, population_ipo_limit
+
 GAME_MODEL = "recipes/games/model"  # the tiny model whose tokenizer spells every action as one token
 # The games and the tau each is measured at: the dice at 0.05 (its pi*_tau is 0.10 from mu; at 0.1 only
 # 0.04), raters3 at 0.1 (uniform mu; pi*_tau = (0.439, 0.322, 0.238), on the way to its Nash (0.5, 0.2, 0.3)).
@@ -49,6 +52,8 @@ class Plan:
     moves_lr: float = 3e-4
     offline: bool = False
     game_judge: Callable[[str], dict[str, Any]] | None = None  # None: the game's own oracle
+    # its own fixed point on a game where that is not pi*_tau and is known (the board's distance to it)
+    own_target: Callable[[Game], np.ndarray] | None = None
     note: str = ""
 
 
@@ -56,23 +61,11 @@ OFFLINE_GAME_LR = 0.01  # as the shipped game recipes (recipes/games): full batc
 ITERATED_GAME_LR = 2e-3  # methods that fit one iteration in `iteration_steps` steps (as their game tests)
 
 
-def population_pairs() -> bool:
-    """Whether the games offer `pairs: population` (every ordered pair weighted mu(i) mu(j), issue 19):
-    offline DPO and IPO then learn from pairs sampled from mu, as in IPO's paper."""
-    from arena_plugins.games import GameArgs
-
-    return "pairs" in GameArgs.__dataclass_fields__
-
-
-def offline_pairs() -> tuple[dict[str, Any], int, str]:
-    """(the game task's args, the full batch, the board's words) for the offline runs on a game."""
-    if population_pairs():
-        return {"pairs": "population"}, 6, "pairs: population (all 6 ordered pairs, weighted mu(i) mu(j))"
-    return (
-        {},
-        3,
-        "the game's default pairs (each preferred ordered pair once; pairs: population not available)",
-    )
+# Offline runs on a game: `pairs: population`, every ordered pair of distinct actions weighted mu(i) mu(j)
+# (pairs sampled from mu, as in IPO's paper), all six each step.
+OFFLINE_TASK_ARGS = {"pairs": "population"}
+OFFLINE_GAME_BATCH = 6
+OFFLINE_PAIRS = "pairs: population (all 6 ordered pairs of distinct actions, weighted mu(i) mu(j))"
 
 
 ALGORITHMS: tuple[Plan, ...] = (
@@ -91,6 +84,7 @@ ALGORITHMS: tuple[Plan, ...] = (
         "mixture point (beta 0.5)",
         {"tau": 0.1, "beta": 0.5},
         "preference-model",
+        own_target=lambda game: mixture_point(game, 0.5),
         note="both samples from pi^0.5 mu^0.5: its fixed point pi ~ mu exp(P pi_beta / tau) is not pi*_tau",
     ),
     Plan(
@@ -132,11 +126,12 @@ ALGORITHMS: tuple[Plan, ...] = (
     Plan(
         "ipo",
         lambda tau: {"tau": tau},
-        "offline IPO limit of its pairs",
+        "offline IPO limit mu exp(P mu / tau)",
         {"tau": 1.0, "rpo_alpha": 1.0},
         None,
         game_lr=OFFLINE_GAME_LR,
         offline=True,
+        own_target=population_ipo_limit,
         note="offline; moves: the quickstart's args (RPO term)",
     ),
     # issue 19: the group methods, the oracle (or the preference model) as a pairwise judge: a sample's

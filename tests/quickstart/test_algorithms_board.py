@@ -94,6 +94,17 @@ def test_pi_star_here_is_the_fixed_point() -> None:
     assert np.allclose(game.nash(), [0.5, 0.2, 0.3], atol=1e-9)
 
 
+def test_own_targets_are_the_published_points() -> None:
+    """KNOWN_ANSWERS.md section 2 on the dice at tau 0.1: IPO-MD's mixture point at beta 0.5 and offline
+    IPO's limit on pairs sampled from mu."""
+    dice = board.game_named("dice", 0.1)
+    assert board.mixture_point(dice, 0.5) == pytest.approx([0.6522, 0.2252, 0.1226], abs=1e-4)
+    assert board.population_ipo_limit(dice) == pytest.approx([0.6600, 0.2237, 0.1163], abs=1e-4)
+    raters3 = board.game_named("raters3", TAU)
+    weights = MU * np.exp(P @ MU / TAU)
+    assert np.allclose(board.population_ipo_limit(raters3), weights / weights.sum(), atol=1e-12)
+
+
 def test_read_curve_keeps_the_logged_distributions_in_step_order(tmp_path: Path) -> None:
     star = pi_star()
     curve = board.read_curve(write_metrics(tmp_path / "m.jsonl", circling_records(star, 0.02)))
@@ -122,6 +133,9 @@ def test_summary_row_exposes_a_circling_last_iterate(tmp_path: Path) -> None:
         np.max(np.abs(last - [0.5, 0.2, 0.3])), abs=1e-12
     )
     assert row["seconds"] == 12.3 and row["steps"] == 160
+    assert row["final_distance_to_own_target"] is None
+    own = board.summary_row("inpo", curve, board.game_named("raters3", TAU), "pi*_tau", None, star)
+    assert own["final_distance_to_own_target"] == pytest.approx(row["final_distance"], abs=1e-12)
 
 
 def test_tables_and_plot_are_written(tmp_path: Path) -> None:
@@ -142,7 +156,7 @@ def test_tables_and_plot_are_written(tmp_path: Path) -> None:
     assert document["equilibrium"] == pytest.approx(star.tolist(), abs=1e-9)
     assert document["nash_of_P"] == pytest.approx([0.5, 0.2, 0.3], abs=1e-9)
     markdown = (tmp_path / "pub" / "raters3.md").read_text().splitlines()
-    assert len(markdown) == 4 and markdown[2].startswith("| inpo | pi*_tau | (0.439, 0.322, 0.238) |")
+    assert len(markdown) == 4 and markdown[2].startswith("| inpo | pi*_tau |  | (0.439, 0.322, 0.238) |")
     reading = board.game_reading(rows)
     assert reading[0].startswith(
         "Of the 1 methods whose target is pi*_tau, 1 end within 0.03 of it: inpo 0.0000"
