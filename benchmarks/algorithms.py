@@ -223,26 +223,20 @@ def games_board(
     return tables
 
 
-def ensure_stages(stages: Path, quick: bool) -> None:
-    """The quickstart's reference and judges: reused where they are, else made by `arena quickstart`."""
-    if all((stages / stage / "final").is_dir() for stage in STAGES):
-        return
-    command = [
-        sys.executable,
-        "-m",
-        "arena",
-        "quickstart",
-        "--out",
-        str(stages),
-        "--until",
-        STAGES[-1],
-        "--seeds",
-        "1",
-    ]
-    print("  " + shlex.join(command[1:]), flush=True)
-    subprocess.run(
-        [*command, *(["--reduced"] if quick else [])], check=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
-    )
+def ensure_stages(stages: Path, out: Path, quick: bool) -> Path:
+    """The quickstart's reference and judges: reused where they are, else made by `arena quickstart`. A
+    --quick run makes reduced ones under `out`, never in `stages`, where a full run would reuse them."""
+    complete = lambda folder: all((folder / stage / "final").is_dir() for stage in STAGES)  # noqa: E731
+    if complete(stages):
+        return stages
+    target = out / "quickstart-reduced" if quick else stages
+    if complete(target):
+        return target
+    command = ["arena", "quickstart", "--out", str(target), "--until", STAGES[-1], "--seeds", "1"]
+    command += ["--reduced"] if quick else []
+    print("  " + shlex.join(command), flush=True)
+    subprocess.run([sys.executable, "-m", *command], check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return target
 
 
 def tournament_recipe(
@@ -269,7 +263,7 @@ def moves_board(
 ) -> dict[str, Any]:
     """Train every plan on moves from the quickstart's reference, then the oracle-judged tournament among
     them and the reference, published with the moves task's report (each entrant's moves, exploitability)."""
-    ensure_stages(stages, quick)
+    stages = ensure_stages(stages, out, quick)
     jobs = [
         (
             f"moves/{plan.algorithm}",
@@ -292,7 +286,7 @@ def moves_board(
     started = time.perf_counter()
     summary = publish_tournament(recipe_file)
     print(f"  moves tournament: {time.perf_counter() - started:.1f} s", flush=True)
-    return {"seconds": seconds, "summary": summary, "recipe": str(recipe_file)}
+    return {"seconds": seconds, "summary": summary, "recipe": str(recipe_file), "stages": str(stages)}
 
 
 def publish_tournament(recipe_file: Path) -> dict[str, Any]:
@@ -405,7 +399,7 @@ def main() -> None:
         moves_budget=moves_budget,
         moves_dir=options.publish / "moves",
         moves=moves,
-        stages=str(options.stages),
+        stages=moves["stages"],
         missing=absent,
         unplanned=unplanned,
     )
