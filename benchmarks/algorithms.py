@@ -63,6 +63,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # the workers inherit it: one thread per training run
 RECIPE_COPY = "benchmark-recipe.yaml"  # beside each run: the recipe it ran, to tell when it can be reused
 SECONDS_FILE = "benchmark-seconds.txt"
+REUSED: list[str] = []  # the runs of this invocation that an earlier one had made (named on the board)
 STAGES = ("sft", "reward-model", "preference-model")  # what the moves runs need from the quickstart
 REFERENCE = "reference"  # the moves tournament's name for the SFT policy every run starts from
 
@@ -98,6 +99,7 @@ def run_all(jobs: list[tuple[str, dict[str, Any], Path]], workers: int) -> dict[
         if (directory / "summary.json").is_file() and copy.is_file() and copy.read_text() == text:
             seconds[label] = read_seconds(directory)
             print(f"  {label}: reused ({seconds[label]:.1f} s)", flush=True)
+            REUSED.append(label)
             continue
         if directory.exists():  # an earlier run of another recipe (or one cut short): this benchmark's own
             shutil.rmtree(directory)
@@ -400,6 +402,7 @@ def main() -> None:
         moves_dir=options.publish / "moves",
         moves=moves,
         stages=moves["stages"],
+        reused=REUSED,
         missing=absent,
         unplanned=unplanned,
     )

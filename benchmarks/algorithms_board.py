@@ -463,6 +463,7 @@ def readme_text(
     stages: str,
     missing: Sequence[str],
     unplanned: Sequence[str],
+    reused: Sequence[str] = (),
 ) -> str:
     """leaderboards/algorithms/README.md: what ran, the game plots and tables, the moves board, and the
     numbers that read them: every number comes from the files beside it."""
@@ -485,8 +486,9 @@ def readme_text(
         "`benchmarks/algorithms.py` (the per-algorithm arguments: `benchmarks/algorithms_plans.py`, listed below).\n",
         f"- Command (repository root): `{command}`",
         f"- Machine: {machine}",
-        f"- Wall time: {wall_seconds:.0f} s ({wall_seconds / 60:.1f} min), every run trained afresh unless the "
-        "per-run seconds say reused",
+        f"- Wall time: {wall_seconds:.0f} s ({wall_seconds / 60:.1f} min) for the whole command; runs reused "
+        f"from an earlier invocation (their seconds are those of the run that made them): "
+        f"{', '.join(reused) if reused else 'none'}",
         f"- Algorithms ({len(plans)}): {', '.join(plan.algorithm for plan in plans)}",
     ]
     if missing:

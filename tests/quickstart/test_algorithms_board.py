@@ -225,7 +225,10 @@ def test_readme_reads_its_numbers_from_the_files_beside_it(tmp_path: Path) -> No
         missing=["egpo"],
         unplanned=[],
     )
-    assert "- Wall time: 600 s (10.0 min)" in text
+    assert (
+        "- Wall time: 600 s (10.0 min) for the whole command; runs reused from an earlier invocation" in text
+    )
+    assert "made them): none\n" in text
     assert "not registered in this checkout, so not run: egpo" in text
     assert "pi*_tau = (0.439, 0.322, 0.238), Nash equilibrium of P = (0.500, 0.200, 0.300)" in text
     assert board.markdown_table(rows) in text
