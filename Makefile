@@ -45,9 +45,12 @@ test-fast: install
 ISA_ENV := ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_CBWR=COMPATIBLE
 ISA_TESTS := tests/judges/test_antisymmetry.py tests/judges/test_tokenizers.py tests/generation \
 	tests/training/test_losses.py tests/training/test_trl_parity.py tests/training/test_shipped_recipes.py
+# Not the vLLM engine: its torch.compile'd kernels fail to build under ATEN_CPU_CAPABILITY=default on an
+# AVX2-only EPYC (inductor's scalar C++ still names at::vec: a torch bug, not a difference in rounding).
+ISA_SKIP := --ignore=tests/generation/test_vllm_backend.py --ignore=tests/generation/test_vllm_engine_args.py
 
 test-isa: install
-	$(ISA_ENV) $(BIN)/python -m pytest -n 2 $(ISA_TESTS)
+	$(ISA_ENV) $(BIN)/python -m pytest -n 2 $(ISA_TESTS) $(ISA_SKIP)
 
 # The embedded default end to end: tiny model, reference, judges, one policy per algorithm, tournament,
 # leaderboards/quickstart/. Reruns reuse finished stages (runs/quickstart/).

