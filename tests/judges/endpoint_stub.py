@@ -86,6 +86,15 @@ class Stub:
                     stub.headers.append(dict(self.headers))
                     stub.in_flight += 1
                     stub.most_in_flight = max(stub.most_in_flight, stub.in_flight)
+                released = False
+
+                def release() -> None:
+                    nonlocal released
+                    if not released:
+                        released = True
+                        with stub._lock:
+                            stub.in_flight -= 1
+
                 try:
                     if stub.http_details:
                         reply = stub.respond(request, index, self.path, self.headers.get("Authorization"))
@@ -93,6 +102,9 @@ class Stub:
                         reply = stub.respond(request, index)
                     time.sleep(reply.delay)
                     raw = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+                    # Out of flight before the client can read the reply: once it has, it may send its next
+                    # request, which must not find this one still counted (a loaded machine saw 4 of 3).
+                    release()
                     self.send_response(reply.status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(raw)))
@@ -103,8 +115,7 @@ class Stub:
                 except OSError:  # the client gave up (a timeout test): nobody to answer
                     pass
                 finally:
-                    with stub._lock:
-                        stub.in_flight -= 1
+                    release()
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
