@@ -205,8 +205,7 @@ def read_algorithm_state(checkpoint: Checkpoint, device: torch.device) -> dict[s
     path = checkpoint.path / ALGORITHM_FILE
     if not path.is_file():
         return {}
-    state = torch.load(path, map_location=device, weights_only=True)  # tensors and plain numbers only
-    return state
+    return torch.load(path, map_location=device, weights_only=True)  # tensors and plain numbers only
 
 
 def _on_cpu(state: Any) -> Any:
